@@ -1,0 +1,111 @@
+"""One encoder, three heads: stance, sentence loaded-language, token loaded-language.
+
+Sharing the encoder lets the loaded-language signal from the propaganda corpus and the
+stance signal from the written corpus shape the same representation, while per-record
+loss masks let records that carry only one kind of label still train the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedModel
+
+from model.labels import IGNORE_INDEX, STANCE_LABELS
+
+
+@dataclass
+class HeadOutputs:
+    """Raw logits of the three heads for one batch."""
+
+    stance_logits: torch.Tensor  # (batch, n_stance)
+    loaded_logits: torch.Tensor  # (batch,)
+    token_logits: torch.Tensor  # (batch, seq_len)
+
+
+@dataclass
+class LossWeights:
+    """Relative weights of the three task losses."""
+
+    stance: float = 1.0
+    loaded: float = 1.0
+    token: float = 1.0
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average the token vectors a sentence really has (MiniLM was trained with this pooling)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+class StanceLensModel(nn.Module):
+    """Multi-task network over any Hugging Face encoder."""
+
+    def __init__(self, encoder: PreTrainedModel, n_stance: int = len(STANCE_LABELS), dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.stance_head = nn.Linear(hidden, n_stance)
+        self.loaded_head = nn.Linear(hidden, 1)
+        self.token_head = nn.Linear(hidden, 1)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> HeadOutputs:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**kwargs).last_hidden_state
+        pooled = self.dropout(mean_pool(hidden, attention_mask))
+        return HeadOutputs(
+            stance_logits=self.stance_head(pooled),
+            loaded_logits=self.loaded_head(pooled).squeeze(-1),
+            token_logits=self.token_head(self.dropout(hidden)).squeeze(-1),
+        )
+
+
+def multitask_loss(
+    outputs: HeadOutputs,
+    stance_labels: torch.Tensor,
+    loaded_labels: torch.Tensor,
+    token_labels: torch.Tensor,
+    weights: LossWeights | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the task losses, each averaged only over records that carry its label.
+
+    A batch in which no record has a label for a task contributes exactly zero for that
+    task (not NaN), so mixed batches of stance-only and loaded-only records are safe.
+    """
+    weights = weights or LossWeights()
+    zero = outputs.stance_logits.sum() * 0.0
+    parts: dict[str, torch.Tensor] = {}
+
+    stance_mask = stance_labels != IGNORE_INDEX
+    parts["stance"] = (
+        F.cross_entropy(outputs.stance_logits[stance_mask].float(), stance_labels[stance_mask])
+        if stance_mask.any()
+        else zero
+    )
+    loaded_mask = loaded_labels != IGNORE_INDEX
+    parts["loaded"] = (
+        F.binary_cross_entropy_with_logits(
+            outputs.loaded_logits[loaded_mask].float(), loaded_labels[loaded_mask].float()
+        )
+        if loaded_mask.any()
+        else zero
+    )
+    token_mask = token_labels != IGNORE_INDEX
+    parts["token"] = (
+        F.binary_cross_entropy_with_logits(outputs.token_logits[token_mask].float(), token_labels[token_mask].float())
+        if token_mask.any()
+        else zero
+    )
+    total = weights.stance * parts["stance"] + weights.loaded * parts["loaded"] + weights.token * parts["token"]
+    return total, {name: float(value.detach()) for name, value in parts.items()}

@@ -1,0 +1,217 @@
+"""Sentence-level stance and loaded-language analysis of documents or sentences.
+
+Every entry point of the product (batch CLI, HTTP server, MLflow pyfunc, evaluation)
+goes through this class, so they cannot disagree. Sentences longer than the encoder's
+window are cut into overlapping windows and the result reports how many were used;
+nothing is silently truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.backends import Backend, TorchBackend
+from model.io import ModelMeta, load_model_folder
+from model.spans import CharSpan, best_token_span, decode_spans, merge_spans
+from model.splitter import split_sentences
+
+RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
+DEFAULT_RUNTIME = "torch"
+
+
+class EmptyTextError(ValueError):
+    """Raised for a sentence or document with no visible characters."""
+
+
+@dataclass
+class _Window:
+    sentence: int
+    input_ids: list[int]
+    offsets: list[tuple[int, int]]
+
+
+class Predictor:
+    """Loads a model once and analyses text with it."""
+
+    def __init__(
+        self,
+        network: Any,
+        tokenizer: Any,
+        meta: ModelMeta,
+        runtime: str = DEFAULT_RUNTIME,
+        batch_size: int = 32,
+        folder: Path | None = None,
+        model_ref: str | None = None,
+    ):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        if runtime.startswith("onnx") and folder is None:
+            raise ValueError("the ONNX runtimes need a saved model folder to cache the export beside")
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self.folder = folder
+        self.model_ref = model_ref or (str(folder) if folder else "in-memory")
+        self.runtime = runtime
+        self.batch_size = batch_size
+        self.backend: Backend = _make_backend(runtime, network, folder, tokenizer, meta)
+
+    @classmethod
+    def load(cls, folder: str | Path, **kwargs: Any) -> Predictor:
+        """Load a saved model folder."""
+        network, tokenizer, meta = load_model_folder(Path(folder))
+        return cls(network, tokenizer, meta, folder=Path(folder), **kwargs)
+
+    @classmethod
+    def from_ref(cls, ref: str, **kwargs: Any) -> Predictor:
+        """Load from a model folder or a registry URI such as ``models:/stancelens@champion``."""
+        from model.registry import resolve_model_ref
+
+        return cls.load(resolve_model_ref(ref), model_ref=ref, **kwargs)
+
+    def analyze_documents(
+        self, documents: Sequence[str], loaded_threshold: float | None = None
+    ) -> list[list[dict[str, Any]]]:
+        """Split each document into sentences and analyse them; offsets point into the document."""
+        cuts = []
+        for i, doc in enumerate(documents):
+            spans = split_sentences(doc)
+            if not spans:
+                raise EmptyTextError(f"document {i} has no text")
+            cuts.append(spans)
+        flat = [doc[s.start : s.end] for doc, spans in zip(documents, cuts, strict=True) for s in spans]
+        results = iter(self.analyze_sentences(flat, loaded_threshold))
+        out: list[list[dict[str, Any]]] = []
+        for spans in cuts:
+            rows = []
+            for index, span in enumerate(spans):
+                row = next(results)
+                row.update(sent_index=index, start=span.start, end=span.end)
+                rows.append(row)
+            out.append(rows)
+        return out
+
+    def analyze_sentences(
+        self, sentences: Sequence[str], loaded_threshold: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Analyse pre-split sentences; each is one unit, however long."""
+        threshold = self.meta.loaded_threshold if loaded_threshold is None else float(loaded_threshold)
+        for i, text in enumerate(sentences):
+            if not isinstance(text, str) or not text.strip():
+                raise EmptyTextError(f"sentence {i} is empty")
+        windows = self._windows(sentences)
+        stance_logits, loaded_logits, token_probs = self._run(windows)
+        probs = _softmax(stance_logits / self.meta.stance_temperature)
+        loaded_probs = _sigmoid(loaded_logits)
+
+        per_sentence: list[list[int]] = [[] for _ in sentences]
+        for w_index, window in enumerate(windows):
+            per_sentence[window.sentence].append(w_index)
+
+        results = []
+        for s_index, text in enumerate(sentences):
+            w_indices = per_sentence[s_index]
+            sizes = np.array([len(windows[w].input_ids) for w in w_indices], dtype=np.float64)
+            stance_p = (probs[w_indices] * sizes[:, None]).sum(axis=0) / sizes.sum()
+            loaded_p = float(loaded_probs[w_indices].max())
+            spans: list[CharSpan] = []
+            for w in w_indices:
+                spans.extend(decode_spans(text, windows[w].offsets, token_probs[w], self.meta.span_threshold))
+            spans = merge_spans(spans)
+            loaded = loaded_p >= threshold
+            if not loaded:
+                spans = []
+            elif not spans:
+                fallback = max(
+                    (best_token_span(text, windows[w].offsets, token_probs[w]) for w in w_indices),
+                    key=lambda s: s.prob if s else -1.0,
+                )
+                spans = [fallback] if fallback else []
+            best = int(np.argmax(stance_p))
+            results.append(
+                {
+                    "text": text,
+                    "stance": self.meta.stance_labels[best],
+                    "stance_probs": {lab: float(p) for lab, p in zip(self.meta.stance_labels, stance_p, strict=True)},
+                    "loaded": int(loaded),
+                    "loaded_prob": loaded_p,
+                    "loaded_spans": [
+                        {"start": s.start, "end": s.end, "text": text[s.start : s.end], "prob": float(s.prob)}
+                        for s in spans
+                    ],
+                    "windows": len(w_indices),
+                }
+            )
+        return results
+
+    def _windows(self, sentences: Sequence[str]) -> list[_Window]:
+        encoded = self.tokenizer(
+            list(sentences),
+            truncation=True,
+            max_length=self.meta.max_length,
+            stride=self.meta.window_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
+        windows = []
+        for i, sample in enumerate(encoded["overflow_to_sample_mapping"]):
+            special = encoded["special_tokens_mask"][i]
+            offsets = [
+                (0, 0) if sp else (int(a), int(b))
+                for (a, b), sp in zip(encoded["offset_mapping"][i], special, strict=True)
+            ]
+            windows.append(_Window(int(sample), list(encoded["input_ids"][i]), offsets))
+        return windows
+
+    def _run(self, windows: list[_Window]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Forward all windows in length-sorted batches, so padding stays small."""
+        n_stance = len(self.meta.stance_labels)
+        stance = np.zeros((len(windows), n_stance), dtype=np.float32)
+        loaded = np.zeros(len(windows), dtype=np.float32)
+        tokens: list[np.ndarray] = [np.zeros(0)] * len(windows)
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+        pad_id = self.tokenizer.pad_token_id or 0
+        for batch in _chunks(order, self.batch_size):
+            width = max(len(windows[i].input_ids) for i in batch)
+            ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                length = len(windows[i].input_ids)
+                ids[row, :length] = windows[i].input_ids
+                mask[row, :length] = 1
+            logits = self.backend.run(ids, mask)
+            for row, i in enumerate(batch):
+                stance[i] = logits.stance[row]
+                loaded[i] = logits.loaded[row]
+                tokens[i] = _sigmoid(logits.token[row, : len(windows[i].input_ids)])
+        return stance, loaded, tokens
+
+
+def _make_backend(runtime: str, network: Any, folder: Path | None, tokenizer: Any, meta: ModelMeta) -> Backend:
+    if runtime == "torch":
+        return TorchBackend(network)
+    if runtime == "torch-int8":
+        return TorchBackend(network, quantize=True)
+    from model.onnx_runtime import OnnxBackend
+
+    return OnnxBackend.from_folder(folder, network, quantize=runtime == "onnx-int8")
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))

@@ -1,0 +1,81 @@
+"""Model references: a folder on disk or an MLflow registry URI.
+
+The project's MLflow store lives in ``mlruns/`` at the repository root (SQLite, because
+MLflow 3 refuses the plain file store); ``MLFLOW_TRACKING_URI`` overrides it. Registry
+models are downloaded once into a cache keyed by name and version, so a server restart
+does not copy 90 MB again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from model.io import META_FILE
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REGISTERED_NAME = "stancelens"
+DEFAULT_MODEL_REF = f"models:/{REGISTERED_NAME}@champion"
+PYFUNC_ARTIFACT = "stancelens_model"
+
+
+def tracking_uri() -> str:
+    """The tracking URI in force: the environment's, else the repository's SQLite store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
+
+
+def artifact_root() -> str:
+    """Where new experiments keep artifacts: beside the SQLite store, inside ``mlruns/``."""
+    return (PROJECT_ROOT / "mlruns" / "artifacts").as_uri()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("STANCELENS_CACHE", Path.home() / ".cache" / "stancelens"))
+
+
+class ModelRefError(LookupError):
+    """Raised when a model reference names nothing that can be loaded."""
+
+
+def resolve_model_ref(ref: str) -> Path:
+    """Return a local StanceLens model folder for ``ref``.
+
+    Accepts a model folder, a downloaded pyfunc folder (its artifact is used), or a
+    ``models:/NAME@ALIAS`` / ``models:/NAME/VERSION`` URI in the tracking store.
+    """
+    path = Path(ref).expanduser()
+    if path.exists():
+        return _model_folder_in(path)
+    if not ref.startswith("models:/"):
+        raise ModelRefError(f"{ref!r} is neither a model folder nor a models:/ URI")
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    name, _, selector = ref[len("models:/") :].partition("@")
+    try:
+        if selector:
+            version = client.get_model_version_by_alias(name, selector)
+        else:
+            name, _, number = ref[len("models:/") :].partition("/")
+            version = client.get_model_version(name, number)
+    except MlflowException as exc:
+        raise ModelRefError(
+            f"{ref} is not in the registry at {tracking_uri()}: train a model first ({exc.message})"
+        ) from exc
+    target = cache_dir() / "models" / f"{name}-v{version.version}-{version.run_id or 'norun'}"
+    if not any((target / "artifacts").glob(f"*/{META_FILE}")):
+        target.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version.version}", dst_path=str(target))
+    return _model_folder_in(target)
+
+
+def _model_folder_in(path: Path) -> Path:
+    if (path / META_FILE).is_file():
+        return path
+    nested = sorted((path / "artifacts").glob(f"*/{META_FILE}"))
+    if nested:  # a pyfunc folder: MLflow keeps the artifact under its source folder's name
+        return nested[0].parent
+    raise ModelRefError(f"{path} holds no StanceLens model ({META_FILE} not found)")

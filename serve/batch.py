@@ -1,0 +1,251 @@
+"""Resumable batch scoring of files and folders (``stancelens score``).
+
+Outputs, beside ``--out FILE``:
+- FILE: one row per sentence (JSONL or CSV);
+- FILE.summary.jsonl|csv: one row per document;
+- FILE.errors.jsonl: one row per record that could not be scored, with the reason;
+- FILE.progress.json: a checkpoint rewritten atomically after every committed batch.
+
+The checkpoint stores how many input records are finished and the byte length of each
+output at that moment. A resumed run truncates the outputs to those lengths (dropping
+rows of a batch that was cut off mid-write) and skips the finished records, so a killed
+run loses nothing already committed and never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tqdm.auto import tqdm
+
+from model.predictor import Predictor
+from serve.inputs import InputRecord, ReadOptions, count_records, expand_inputs, read_records
+from serve.summary import SENTENCE_CSV_COLUMNS, SUMMARY_CSV_COLUMNS, sentence_csv_row, summarize, summary_csv_row
+
+DOCS_PER_BATCH = 16
+
+
+class ResumeMismatch(RuntimeError):
+    """Raised when an existing checkpoint belongs to other inputs or options."""
+
+
+@dataclass
+class ScoreStats:
+    documents: int = 0
+    sentences: int = 0
+    errors: int = 0
+    skipped_finished: int = 0
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def output_paths(out: Path, fmt: str) -> dict[str, Path]:
+    return {
+        "sentences": out,
+        "summary": out.with_name(out.name + f".summary.{fmt}"),
+        "errors": out.with_name(out.name + ".errors.jsonl"),
+        "progress": out.with_name(out.name + ".progress.json"),
+    }
+
+
+def fingerprint(inputs: list[str], options: ReadOptions, sentences_mode: bool, fmt: str, model_ref: str) -> str:
+    """Identity of a scoring job: inputs (name, size, mtime), options and model."""
+    parts = [fmt, str(sentences_mode), options.id_field, options.text_field, str(options.max_chars), model_ref]
+    for item in expand_inputs(inputs):
+        if item == "-":
+            parts.append("-")
+            continue
+        try:
+            stat = os.stat(item)
+            parts.append(f"{item}:{stat.st_size}:{stat.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{item}:missing")
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def score_files(
+    predictor: Predictor,
+    inputs: list[str],
+    out: Path,
+    options: ReadOptions,
+    sentences_mode: bool = False,
+    fmt: str = "jsonl",
+    loaded_threshold: float | None = None,
+    restart: bool = False,
+    progress: bool = True,
+) -> ScoreStats:
+    paths = output_paths(Path(out), fmt)
+    job = fingerprint(inputs, options, sentences_mode, fmt, predictor.model_ref)
+    checkpoint = _load_checkpoint(paths["progress"], job, restart)
+    stats = ScoreStats(outputs={k: str(v) for k, v in paths.items() if k != "progress"})
+    done = checkpoint["records_done"]
+    stats.skipped_finished = done
+
+    handles = {
+        name: _open_at(paths[name], checkpoint["offsets"].get(name, 0)) for name in ("sentences", "summary", "errors")
+    }
+    if fmt == "csv":
+        for name, columns in (("sentences", SENTENCE_CSV_COLUMNS), ("summary", SUMMARY_CSV_COLUMNS)):
+            if handles[name].tell() == 0:
+                handles[name].write(_csv_line(columns))
+    try:
+        total = count_records(inputs)
+        bar = tqdm(
+            total=total,
+            initial=min(done, total or done),
+            unit="doc",
+            desc="scoring",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        records = islice(read_records(inputs, options), done, None)
+        while batch := list(islice(records, DOCS_PER_BATCH)):
+            _score_batch(predictor, batch, handles, fmt, sentences_mode, loaded_threshold, stats)
+            done += len(batch)
+            _commit(handles, paths["progress"], job, done, stats, complete=False)
+            bar.update(len(batch))
+            bar.set_postfix(sentences=stats.sentences, errors=stats.errors)
+        bar.close()
+        _commit(handles, paths["progress"], job, done, stats, complete=True)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    stats.errors = _count_lines(paths["errors"])
+    return stats
+
+
+def _score_batch(
+    predictor: Predictor,
+    batch: list[InputRecord],
+    handles: dict[str, BinaryIO],
+    fmt: str,
+    sentences_mode: bool,
+    threshold: float | None,
+    stats: ScoreStats,
+) -> None:
+    good = [r for r in batch if r.error is None]
+    for record in batch:
+        if record.error is not None:
+            _write_error(handles["errors"], record.doc_id, record.where, record.error)
+            stats.errors += 1
+    if not good:
+        return
+    try:
+        if sentences_mode:
+            sentence_rows = predictor.analyze_sentences([r.text for r in good], threshold)
+            per_doc = [[{**row, "sent_index": 0, "start": 0, "end": len(row["text"])}] for row in sentence_rows]
+        else:
+            per_doc = predictor.analyze_documents([r.text for r in good], threshold)
+    except Exception:  # one bad document must not sink its batch: retry one by one
+        per_doc = []
+        for record in good:
+            try:
+                per_doc.append(_analyze_one(predictor, record.text, sentences_mode, threshold))
+            except Exception as exc:
+                _write_error(handles["errors"], record.doc_id, record.where, f"analysis failed: {exc}")
+                stats.errors += 1
+                per_doc.append(None)
+    for record, rows in zip(good, per_doc, strict=True):
+        if rows is None:
+            continue
+        for row in rows:
+            row = {"doc_id": record.doc_id, **row}
+            handles["sentences"].write(_format_row(row, fmt))
+        summary = summarize(record.doc_id, rows)
+        handles["summary"].write(_csv_line(summary_csv_row(summary)) if fmt == "csv" else _json_line(summary))
+        stats.documents += 1
+        stats.sentences += len(rows)
+
+
+def _analyze_one(
+    predictor: Predictor, text: str, sentences_mode: bool, threshold: float | None
+) -> list[dict[str, Any]]:
+    if sentences_mode:
+        row = predictor.analyze_sentences([text], threshold)[0]
+        return [{**row, "sent_index": 0, "start": 0, "end": len(text)}]
+    return predictor.analyze_documents([text], threshold)[0]
+
+
+def _format_row(row: dict[str, Any], fmt: str) -> bytes:
+    if fmt == "csv":
+        return _csv_line(sentence_csv_row(row))
+    ordered = {
+        k: row[k]
+        for k in (
+            "doc_id",
+            "sent_index",
+            "start",
+            "end",
+            "text",
+            "stance",
+            "stance_probs",
+            "loaded",
+            "loaded_prob",
+            "loaded_spans",
+            "windows",
+        )
+    }
+    return _json_line(ordered)
+
+
+def _json_line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _csv_line(values: list[Any]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_error(handle: BinaryIO, doc_id: str, where: str, reason: str) -> None:
+    handle.write(_json_line({"doc_id": doc_id, "where": where, "reason": reason}))
+
+
+def _open_at(path: Path, offset: int) -> BinaryIO:
+    """Open for appending after truncating to the last committed length."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "r+b" if path.exists() else "w+b")  # noqa: SIM115 - closed by score_files
+    handle.truncate(offset)
+    handle.seek(offset)
+    return handle
+
+
+def _commit(
+    handles: dict[str, BinaryIO], progress: Path, job: str, done: int, stats: ScoreStats, complete: bool
+) -> None:
+    offsets = {}
+    for name, handle in handles.items():
+        handle.flush()
+        os.fsync(handle.fileno())
+        offsets[name] = handle.tell()
+    state = {"job": job, "records_done": done, "offsets": offsets, "complete": complete}
+    tmp = progress.with_name(progress.name + ".tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, progress)
+
+
+def _load_checkpoint(path: Path, job: str, restart: bool) -> dict[str, Any]:
+    fresh = {"records_done": 0, "offsets": {}}
+    if restart or not path.exists():
+        return fresh
+    state = json.loads(path.read_text(encoding="utf-8"))
+    if state.get("job") != job:
+        raise ResumeMismatch(
+            f"{path} belongs to a run with other inputs, options or model; use --restart to start over"
+        )
+    return state
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))

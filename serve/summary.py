@@ -1,0 +1,67 @@
+"""Per-document summaries and the row formats shared by the CLI, the API and the page."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from model.labels import STANCE_LABELS
+
+TOP_PHRASES = 5
+
+
+def summarize(doc_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sentence counts and shares per stance, loaded share, most frequent loaded phrases."""
+    n = len(rows)
+    counts = Counter(r["stance"] for r in rows)
+    phrases = Counter(span["text"].lower() for r in rows for span in r["loaded_spans"])
+    loaded = sum(r["loaded"] for r in rows)
+    return {
+        "doc_id": doc_id,
+        "sentences": n,
+        "stance_counts": {label: counts[label] for label in STANCE_LABELS},
+        "stance_shares": {label: (counts[label] / n if n else 0.0) for label in STANCE_LABELS},
+        "loaded_sentences": loaded,
+        "loaded_share": loaded / n if n else 0.0,
+        "top_loaded_phrases": [[phrase, count] for phrase, count in phrases.most_common(TOP_PHRASES)],
+        "windowed_sentences": sum(r.get("windows", 1) > 1 for r in rows),
+    }
+
+
+SENTENCE_CSV_COLUMNS = (
+    ["doc_id", "sent_index", "start", "end", "text", "stance"]
+    + [f"prob_{label}" for label in STANCE_LABELS]
+    + ["loaded", "loaded_prob", "loaded_spans", "windows"]
+)
+SUMMARY_CSV_COLUMNS = (
+    ["doc_id", "sentences"]
+    + [f"share_{label}" for label in STANCE_LABELS]
+    + ["loaded_sentences", "loaded_share", "top_loaded_phrases", "windowed_sentences"]
+)
+
+
+def sentence_csv_row(row: dict[str, Any]) -> list[Any]:
+    return (
+        [row["doc_id"], row["sent_index"], row["start"], row["end"], row["text"], row["stance"]]
+        + [f"{row['stance_probs'][label]:.6f}" for label in STANCE_LABELS]
+        + [
+            row["loaded"],
+            f"{row['loaded_prob']:.6f}",
+            json.dumps(row["loaded_spans"], ensure_ascii=False),
+            row.get("windows", 1),
+        ]
+    )
+
+
+def summary_csv_row(summary: dict[str, Any]) -> list[Any]:
+    return (
+        [summary["doc_id"], summary["sentences"]]
+        + [f"{summary['stance_shares'][label]:.4f}" for label in STANCE_LABELS]
+        + [
+            summary["loaded_sentences"],
+            f"{summary['loaded_share']:.4f}",
+            "; ".join(f"{p} ({c})" for p, c in summary["top_loaded_phrases"]),
+            summary["windowed_sentences"],
+        ]
+    )

@@ -1,0 +1,186 @@
+"""The ``stancelens`` command: train, score, serve, evaluate, report, data tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import model  # noqa: F401  (offline Hugging Face settings before anything imports transformers)
+from model.registry import DEFAULT_MODEL_REF, PROJECT_ROOT
+
+app = typer.Typer(help="Stance (pro_nrf / pro_taliban / neutral) and loaded-language analysis.", no_args_is_help=True)
+data_app = typer.Typer(help="Corpus tools.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+EXIT_RECORD_ERRORS = 3
+
+ModelOption = Annotated[str, typer.Option("--model", help="Model folder or registry URI.")]
+RuntimeOption = Annotated[str, typer.Option("--runtime", help="torch | torch-int8 | onnx | onnx-int8")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option(help="TOML config; default train/configs/default.toml.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override, e.g. --set train.epochs=3 (repeatable).")
+    ] = None,
+) -> None:
+    """Train the multi-task model, log it to MLflow and register it (candidate, maybe champion)."""
+    from train.config import ConfigError, load_config
+    from train.records import SharedDataMissing
+    from train.trainer import train as run_training
+
+    try:
+        cfg = load_config(config, set_ or [])
+        result = run_training(cfg)
+    except (ConfigError, SharedDataMissing, FileNotFoundError) as exc:
+        _fail(str(exc))
+    val = result.validation
+    typer.echo(f"model folder: {result.model_dir}")
+    typer.echo(f"mlflow run:   {result.run_id}")
+    typer.echo(
+        f"validation:   stance macro-F1 {val.get('stance_macro_f1', 0):.3f}  loaded F1 {val.get('loaded_f1', 0):.3f}"
+        f"  span overlap F1 {val.get('span_overlap_f1', 0):.3f}"
+    )
+    if result.registry.get("registered") is not False:
+        verdict = (
+            "promoted to champion" if result.registry.get("promoted") else "kept as candidate (champion is better)"
+        )
+        typer.echo(f"registry:     stancelens v{result.registry.get('candidate_version')} {verdict}")
+
+
+@app.command()
+def score(
+    inputs: Annotated[list[str], typer.Argument(help=".txt files, folders, .jsonl/.csv files, or - for stdin.")],
+    out: Annotated[Path, typer.Option("--out", help="Per-sentence output file.")],
+    model_ref: ModelOption = DEFAULT_MODEL_REF,
+    sentences: Annotated[bool, typer.Option("--sentences", help="Each record is one sentence: no splitting.")] = False,
+    id_field: Annotated[str, typer.Option(help="JSONL/CSV field holding the document id.")] = "id",
+    text_field: Annotated[str, typer.Option(help="JSONL/CSV field holding the text.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    stdin_format: Annotated[str, typer.Option(help="Format of - (stdin): txt, jsonl or csv.")] = "txt",
+    max_chars: Annotated[int, typer.Option(help="Longest document accepted, in characters.")] = 1_000_000,
+    loaded_threshold: Annotated[
+        float | None, typer.Option(help="Override the model's loaded-language threshold.")
+    ] = None,
+    runtime: RuntimeOption = "torch",
+    batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 32,
+    restart: Annotated[bool, typer.Option(help="Ignore an existing checkpoint and start over.")] = False,
+    table: Annotated[bool, typer.Option(help="Also print a per-sentence table and document summaries.")] = False,
+) -> None:
+    """Score documents; resumable, with bad records reported in FILE.errors.jsonl (exit code 3)."""
+    from model.predictor import Predictor
+    from model.registry import ModelRefError
+    from serve.batch import ResumeMismatch, score_files
+    from serve.inputs import ReadOptions
+
+    if fmt not in ("jsonl", "csv"):
+        _fail("--format must be jsonl or csv")
+    if stdin_format not in ("txt", "jsonl", "csv"):
+        _fail("--stdin-format must be txt, jsonl or csv")
+    missing = [i for i in inputs if i != "-" and not Path(i).exists()]
+    if missing:
+        _fail(f"input not found: {', '.join(missing)}")
+    try:
+        predictor = Predictor.from_ref(model_ref, runtime=runtime, batch_size=batch_size)
+    except (ModelRefError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    options = ReadOptions(id_field=id_field, text_field=text_field, max_chars=max_chars, stdin_format=stdin_format)
+    try:
+        stats = score_files(predictor, inputs, out, options, sentences, fmt, loaded_threshold, restart)
+    except ResumeMismatch as exc:
+        _fail(str(exc))
+    if table:
+        from serve.report_table import print_tables
+
+        print_tables(out, fmt)
+    typer.echo(
+        f"scored {stats.documents} documents, {stats.sentences} sentences"
+        + (f" (resumed after {stats.skipped_finished} finished records)" if stats.skipped_finished else "")
+    )
+    for name, path in stats.outputs.items():
+        typer.echo(f"  {name:9s} {path}")
+    if stats.errors:
+        typer.secho(
+            f"{stats.errors} records could not be scored: see {stats.outputs['errors']}",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(EXIT_RECORD_ERRORS)
+
+
+@app.command()
+def serve(
+    model_ref: ModelOption = DEFAULT_MODEL_REF,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    runtime: RuntimeOption = "torch",
+) -> None:
+    """Run the HTTP API and the analyst web page (limits: see serve/settings.py or README)."""
+    import uvicorn
+    from serve.app import create_app
+    from serve.settings import ServerSettings
+
+    settings = ServerSettings.from_env(model_ref=model_ref, runtime=runtime)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@data_app.command("validate")
+def data_validate(
+    corpus: Annotated[Path, typer.Option(help="Corpus folder.")] = PROJECT_ROOT / "data" / "corpus",
+    seeds: Annotated[Path, typer.Option(help="Seed-set stand-off annotations.")] = PROJECT_ROOT
+    / "data"
+    / "seeds"
+    / "seed_annotations.jsonl",
+    shared: Annotated[Path, typer.Option(help="The shared folder with seeds/ (optional).")] = PROJECT_ROOT.parent
+    / "shared",
+    balance: Annotated[bool, typer.Option(help="Also enforce the corpus balance targets.")] = True,
+) -> None:
+    """Check schema, labels, spans, duplicates and split leakage; print the composition table."""
+    from train.corpus_validate import composition_table, split_table, tag_table, validate_corpus
+    from train.seed_validate import validate_seed_annotations
+
+    report = validate_corpus(corpus, check_balance=balance)
+    seed_problems, seed_note = validate_seed_annotations(seeds, shared)
+    typer.echo(f"corpus: {len(report.records)} records in {corpus}\n")
+    typer.echo(composition_table(report.records) + "\n")
+    typer.echo(split_table(report.records) + "\n")
+    typer.echo(tag_table(report.records) + "\n")
+    typer.echo(f"near-duplicate pairs across splits (TF-IDF cosine > 0.85): {report.near_duplicates_across_splits}")
+    typer.echo(f"seed set: {seed_note}")
+    violations = report.violations + seed_problems
+    if violations:
+        for line in violations[:200]:
+            typer.secho(f"  VIOLATION {line}", fg=typer.colors.RED, err=True)
+        _fail(f"{len(violations)} violations", code=1)
+    typer.secho("OK: no violations", fg=typer.colors.GREEN)
+
+
+@data_app.command("build")
+def data_build(
+    drafts: Annotated[Path, typer.Argument(help="Folder of writers' draft JSONL files.")],
+    out: Annotated[Path, typer.Option(help="Corpus folder to write.")] = PROJECT_ROOT / "data" / "corpus",
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 13,
+) -> None:
+    """Convert drafts (phrases) to corpus records (offsets) and assign topic-clustered splits."""
+    from train.corpus_build import build_corpus
+
+    counts = build_corpus(drafts, out, seed)
+    typer.echo(json.dumps(counts, indent=2))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

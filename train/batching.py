@@ -1,0 +1,82 @@
+"""Records -> tokenised ``datasets.Dataset`` -> length-grouped, dynamically padded batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedTokenizerBase
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from model.labels import IGNORE_INDEX, STANCE_TO_ID
+from model.spans import token_labels_for_spans
+
+COLUMNS = ("input_ids", "attention_mask", "stance_label", "loaded_label", "token_labels")
+
+
+def encode_records(records: Sequence[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+    """Tokenise records and attach per-task labels, with IGNORE where a label is missing."""
+    dataset = Dataset.from_list(
+        [
+            {
+                "text": r["text"],
+                "stance": r.get("stance") or "",
+                "loaded": -1 if r.get("loaded") is None else int(r["loaded"]),
+                "spans": [list(map(int, s)) for s in (r.get("loaded_spans") or [])],
+            }
+            for r in records
+        ]
+    )
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        enc = tokenizer(
+            batch["text"],
+            truncation=True,
+            max_length=max_length,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
+        token_labels = []
+        for offsets, special, loaded, spans in zip(
+            enc["offset_mapping"], enc["special_tokens_mask"], batch["loaded"], batch["spans"], strict=True
+        ):
+            offsets = [(0, 0) if sp else (a, b) for (a, b), sp in zip(offsets, special, strict=True)]
+            token_labels.append(token_labels_for_spans(offsets, None if loaded < 0 else spans))
+        return {
+            "input_ids": enc["input_ids"],
+            "attention_mask": enc["attention_mask"],
+            "stance_label": [STANCE_TO_ID.get(s, IGNORE_INDEX) for s in batch["stance"]],
+            "loaded_label": [IGNORE_INDEX if v < 0 else v for v in batch["loaded"]],
+            "token_labels": token_labels,
+            "length": [len(ids) for ids in enc["input_ids"]],
+        }
+
+    return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="tokenising")
+
+
+def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad to the longest sequence of this batch only (dynamic padding)."""
+    width = max(len(f["input_ids"]) for f in features)
+
+    def pad(key: str, value: int) -> torch.Tensor:
+        return torch.tensor([list(f[key]) + [value] * (width - len(f[key])) for f in features], dtype=torch.long)
+
+    return {
+        "input_ids": pad("input_ids", pad_id),
+        "attention_mask": pad("attention_mask", 0),
+        "token_labels": pad("token_labels", IGNORE_INDEX),
+        "stance_labels": torch.tensor([f["stance_label"] for f in features], dtype=torch.long),
+        "loaded_labels": torch.tensor([f["loaded_label"] for f in features], dtype=torch.long),
+    }
+
+
+def training_batches(
+    dataset: Dataset, batch_size: int, pad_id: int, generator: torch.Generator
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches of similar length (less padding, faster CPU steps), in a seeded random order."""
+    sampler = LengthGroupedSampler(batch_size, lengths=dataset["length"], generator=generator)
+    order = list(sampler)
+    for start in range(0, len(order), batch_size):
+        yield collate([dataset[i] for i in order[start : start + batch_size]], pad_id)

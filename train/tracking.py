@@ -1,0 +1,131 @@
+"""MLflow bookkeeping: what every run records, and the candidate/champion registry rule."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from model.registry import PROJECT_ROOT, PYFUNC_ARTIFACT, REGISTERED_NAME, artifact_root, tracking_uri
+
+SELECTION_METRIC = "val_stance_macro_f1"
+
+
+def use_experiment(name: str) -> str:
+    """Point MLflow at the project store and return the experiment id, creating it if needed."""
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        return mlflow.create_experiment(name, artifact_location=f"{artifact_root()}/{name}")
+    return experiment.experiment_id
+
+
+def git_state() -> dict[str, str]:
+    """The code version: commit hash and whether the working tree had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+
+    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": str(bool(git("status", "--porcelain")))}
+
+
+def log_run_inputs(flat_config: dict[str, Any], data_info: dict[str, Any]) -> None:
+    """Config, code version and data version: what a run needs to be reproduced."""
+    mlflow.log_params(flat_config)
+    mlflow.log_dict(flat_config, "config.json")
+    mlflow.log_dict(data_info, "data.json")
+    mlflow.set_tags(git_state())
+    mlflow.set_tags({f"data.{k}": v for k, v in data_info.items() if not isinstance(v, dict)})
+
+
+def log_confusion_matrix(matrix: list[list[int]], labels: list[str], artifact: str, title: str) -> None:
+    """A confusion-matrix PNG: analysts read the off-diagonal cells faster than a table."""
+    if not matrix:
+        return
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=30)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title)
+    peak = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
+    fig.tight_layout()
+    mlflow.log_figure(fig, artifact)
+    plt.close(fig)
+
+
+def log_and_register_model(model_dir: Path, register: bool) -> dict[str, Any]:
+    """Log the folder as a pyfunc model; register it as candidate and maybe promote it.
+
+    The pyfunc is logged from code (no pickled Python object), with the project's
+    ``model`` package shipped beside it, so ``mlflow models serve`` works on its own.
+    """
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(PROJECT_ROOT / "model" / "pyfunc.py"),
+        artifacts={PYFUNC_ARTIFACT: str(model_dir)},
+        code_paths=[str(PROJECT_ROOT / "model")],
+        registered_model_name=REGISTERED_NAME if register else None,
+        pip_requirements=_pip_requirements(),
+    )
+    if not register:
+        return {"registered": False}
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    client.set_registered_model_alias(REGISTERED_NAME, "candidate", version)
+    return promote_if_better(client, version)
+
+
+def promote_if_better(client: MlflowClient, version: str) -> dict[str, Any]:
+    """Make ``version`` the champion only if it beats the current one on validation macro-F1."""
+    run_id = mlflow.active_run().info.run_id
+    new_score = client.get_run(run_id).data.metrics.get(SELECTION_METRIC, float("-inf"))
+    try:
+        champion = client.get_model_version_by_alias(REGISTERED_NAME, "champion")
+        old_score = client.get_run(champion.run_id).data.metrics.get(SELECTION_METRIC, float("-inf"))
+        old_version = champion.version
+    except MlflowException:
+        old_score, old_version = None, None
+    promoted = old_score is None or new_score > old_score
+    if promoted:
+        client.set_registered_model_alias(REGISTERED_NAME, "champion", version)
+    comparison = {
+        "metric": SELECTION_METRIC,
+        "candidate_version": version,
+        "candidate_score": new_score,
+        "champion_version": old_version,
+        "champion_score": old_score,
+        "promoted": promoted,
+    }
+    mlflow.log_dict(comparison, "champion_comparison.json")
+    mlflow.set_tags({"registry.version": version, "registry.promoted": str(promoted)})
+    return comparison
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    names = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "blingfire", "pandas", "mlflow"]
+    return [f"{name}=={version(name)}" for name in names]
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
