@@ -1,0 +1,242 @@
+"""ONNX Runtime backends (fp32 and dynamically quantized int8) for fast CPU inference.
+
+The network is exported once per set of weights and the ``.onnx`` files are cached in
+``<model folder>/onnx/``, named by :func:`model.io.weights_digest`, so a retrained model
+can never be served from a stale export and a restart does not pay for the export again.
+Post-processing stays in the Predictor: this module only replaces the forward pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from model.backends import Logits
+from model.io import weights_digest
+from model.network import StanceLensModel, mean_pool
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+ONNX_DIR = "onnx"
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAMES = ("stance_logits", "loaded_logits", "token_logits")
+# An exported fp32 graph that differs from PyTorch by more than this (in logits) is refused
+# rather than cached: it would silently change every prediction the server makes.
+EXPORT_TOLERANCE = 1e-3
+
+# Counts real exports and quantizations, so tests can show that a cached artefact is reused.
+build_counter: dict[str, int] = {"fp32": 0, "int8": 0}
+
+
+class OnnxExportError(RuntimeError):
+    """Raised when the exported graph does not reproduce the PyTorch network."""
+
+
+class _ExportWrapper(nn.Module):
+    """The network as a function of two tensors to a tuple of three tensors.
+
+    ONNX graphs take positional tensors and return tensors, not dataclasses; token type
+    ids are always zero for our single-segment input, so making them inside the graph
+    keeps the served interface identical to :class:`model.backends.TorchBackend`.
+    """
+
+    def __init__(self, network: StanceLensModel):
+        super().__init__()
+        self.network = network
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        net = self.network
+        hidden = net.encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=torch.zeros_like(input_ids),
+        ).last_hidden_state
+        # Dropout is the identity in eval mode, so it is left out of the graph.
+        pooled = mean_pool(hidden, attention_mask)
+        return (
+            net.stance_head(pooled),
+            net.loaded_head(pooled).squeeze(-1),
+            net.token_head(hidden).squeeze(-1),
+        )
+
+
+def physical_cores() -> int:
+    """Physical cores: hyper-threads share one core's vector units, so more threads only add contention."""
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:  # pragma: no cover - psutil is a project dependency
+        cores = None
+    return max(1, cores or os.cpu_count() or 1)
+
+
+def session_options(threads: int | None = None) -> object:
+    """ONNX Runtime options for low-latency single-process CPU inference.
+
+    One pool of intra-op threads, one per physical core; no inter-op parallelism (the
+    graph is a chain, there is nothing to run side by side); all graph optimizations,
+    including the transformer-specific fusions (attention, GELU, LayerNorm).
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or physical_cores()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # warnings about unused initialisers are noise here
+    return options
+
+
+def _write_atomically(target: Path, build: Callable[[Path], None]) -> None:
+    """Build into a temporary file in the same folder, then rename it over the target.
+
+    ``os.replace`` is atomic on one file system, so a reader (another server process, a
+    test) sees either no file or a complete one, never a half-written graph.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".onnx.tmp", dir=target.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        build(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _sample_inputs(batch: int = 2, length: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """A padded batch, so the exported graph is traced through the masking path."""
+    ids = torch.randint(1000, 2000, (batch, length), dtype=torch.int64)
+    mask = torch.ones((batch, length), dtype=torch.int64)
+    mask[-1, length // 2 :] = 0
+    return ids, mask
+
+
+def export_fp32(network: StanceLensModel, target: Path) -> None:
+    """Export the network to ONNX with the TorchScript exporter, dynamic in batch and length.
+
+    The TorchScript-based exporter (``dynamo=False``) is used because it handles the Hugging
+    Face BERT graph with dynamic axes reliably and needs no extra packages; opset 17 has
+    LayerNormalization as one op, which ONNX Runtime maps to its fused kernel.
+    """
+    wrapper = _ExportWrapper(network).eval()
+    ids, mask = _sample_inputs()
+
+    def build(path: Path) -> None:
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                (ids, mask),
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=list(INPUT_NAMES),
+                output_names=list(OUTPUT_NAMES),
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "stance_logits": {0: "batch"},
+                    "loaded_logits": {0: "batch"},
+                    "token_logits": {0: "batch", 1: "sequence"},
+                },
+                do_constant_folding=True,
+            )
+        _check_export(wrapper, path)
+
+    _write_atomically(target, build)
+    build_counter["fp32"] += 1
+
+
+def _check_export(wrapper: _ExportWrapper, path: Path) -> None:
+    """Refuse an export whose outputs differ from PyTorch on a batch of another shape than the trace's."""
+    import onnxruntime as ort
+
+    ids, mask = _sample_inputs(batch=3, length=11)
+    with torch.no_grad():
+        expected = [t.numpy() for t in wrapper(ids, mask)]
+    session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+    got = session.run(list(OUTPUT_NAMES), {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+    worst = max(float(np.abs(e - g).max()) for e, g in zip(expected, got, strict=True))
+    if worst > EXPORT_TOLERANCE:
+        raise OnnxExportError(f"ONNX export differs from PyTorch by {worst:.2e} (tolerance {EXPORT_TOLERANCE})")
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization of the MatMul/Gemm weights (activations quantized per batch at run time).
+
+    Dynamic quantization needs no calibration data, and int8 weights are a quarter of
+    the size: on CPUs with VNNI the encoder's matrix products run on int8 dot products.
+    Weights are quantized per output channel, which keeps the small heads accurate.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    def build(path: Path) -> None:
+        quantize_dynamic(
+            model_input=str(source),
+            model_output=str(path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Gemm"],
+        )
+
+    _write_atomically(target, build)
+    build_counter["int8"] += 1
+
+
+def artefact_paths(folder: Path, digest: str | None = None) -> dict[str, Path]:
+    """Where the exports of the weights in ``folder`` live: ``onnx/<digest>-fp32.onnx`` and ``-int8``."""
+    folder = Path(folder)
+    digest = digest or weights_digest(folder)
+    return {kind: folder / ONNX_DIR / f"{digest}-{kind}.onnx" for kind in ("fp32", "int8")}
+
+
+def ensure_artefact(folder: Path, network: StanceLensModel, quantize: bool) -> Path:
+    """The cached ONNX file for these weights, built on first use and reused afterwards."""
+    paths = artefact_paths(folder)
+    if not paths["fp32"].is_file() and not (quantize and paths["int8"].is_file()):
+        log.info("exporting %s to ONNX (first use of these weights)", folder)
+        export_fp32(network, paths["fp32"])
+    if not quantize:
+        return paths["fp32"]
+    if not paths["int8"].is_file():
+        log.info("quantizing %s to int8", paths["fp32"].name)
+        quantize_int8(paths["fp32"], paths["int8"])
+    return paths["int8"]
+
+
+class OnnxBackend:
+    """The forward pass on ONNX Runtime's CPU execution provider."""
+
+    def __init__(self, model_path: Path, quantize: bool = False, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.model_path = Path(model_path)
+        self.name = "onnx-int8" if quantize else "onnx"
+        self.session = ort.InferenceSession(
+            str(self.model_path), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+
+    @classmethod
+    def from_folder(cls, folder: Path, network: StanceLensModel, quantize: bool = False) -> OnnxBackend:
+        """Load (exporting and quantizing on first use) the ONNX graph of the model in ``folder``."""
+        return cls(ensure_artefact(Path(folder), network, quantize), quantize=quantize)
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Logits:
+        feeds = {
+            "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
+            "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
+        }
+        stance, loaded, token = self.session.run(list(OUTPUT_NAMES), feeds)
+        return Logits(stance=stance, loaded=loaded, token=token)

@@ -1,0 +1,273 @@
+"""FastAPI application: ``/v1/analyze``, health and readiness, model card, and the web page.
+
+Every error is a JSON body ``{"error": CODE, "message": TEXT, ...}`` that names the
+problem (and the limit, for 413s), so a client can tell its mistake from an outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from model.predictor import Predictor
+from model.splitter import split_sentences
+from serve.settings import ServerSettings
+from serve.summary import summarize
+from serve.worker import BatchWorker, QueueFull
+
+STATIC = Path(__file__).parent / "static"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any):
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+class DocumentIn(BaseModel):
+    id: str | None = Field(None, description="Your identifier; defaults to the position in the request.")
+    text: str = Field(..., description="The document (or, with sentences=true, one sentence).")
+
+
+class AnalyzeRequest(BaseModel):
+    documents: list[DocumentIn] = Field(..., description="Records, the same shape as the CLI's JSONL input.")
+    sentences: bool = Field(False, description="Treat each record as one sentence (no splitting), like --sentences.")
+    loaded_threshold: float | None = Field(None, ge=0.0, le=1.0, description="Override the model's threshold.")
+
+
+class ServerState:
+    """The model and its worker, loaded in the background so /health answers at once."""
+
+    def __init__(self, settings: ServerSettings):
+        self.settings = settings
+        self.predictor: Predictor | None = None
+        self.worker: BatchWorker | None = None
+        self.load_error: str | None = None
+
+    def load(self) -> None:
+        try:
+            self.predictor = Predictor.from_ref(
+                self.settings.model_ref, runtime=self.settings.runtime, batch_size=self.settings.max_batch_sentences
+            )
+            self.worker = BatchWorker(
+                self.predictor, self.settings.max_batch_sentences, self.settings.max_wait_ms, self.settings.queue_size
+            )
+        except Exception as exc:  # noqa: BLE001 - reported by /ready
+            self.load_error = f"{type(exc).__name__}: {exc}"
+
+
+def create_app(settings: ServerSettings | None = None, load_in_background: bool = True) -> FastAPI:
+    settings = settings or ServerSettings.from_env()
+    state = ServerState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        if load_in_background:
+            threading.Thread(target=state.load, name="model-loader", daemon=True).start()
+        else:
+            state.load()
+        yield
+        if state.worker:
+            state.worker.close()
+
+    app = FastAPI(
+        title="StanceLens",
+        version="0.1.0",
+        description="Sentence stance (pro_nrf / pro_taliban / neutral) and loaded-language spans.",
+        lifespan=lifespan,
+    )
+    app.state.stancelens = state
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"Retry-After": str(settings.retry_after_s)} if exc.status == 503 else None
+        return JSONResponse({"error": exc.code, "message": exc.message, **exc.extra}, exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "problem": e["msg"]} for e in exc.errors()
+        ]
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            detail = exc.errors()[0].get("ctx", {}).get("error", "JSON decode error")
+            return JSONResponse({"error": "invalid_json", "message": f"the body is not valid JSON: {detail}"}, 422)
+        code = "invalid_request"
+        message = "; ".join(f"{p['field'] or 'body'}: {p['problem']}" for p in problems)
+        return JSONResponse({"error": code, "message": message, "problems": problems}, 422)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):  # noqa: ANN001, ANN202
+        if request.url.path.startswith("/v1/"):
+            if settings.api_key and not secrets.compare_digest(
+                request.headers.get("x-api-key", ""), settings.api_key
+            ):
+                return JSONResponse(
+                    {"error": "unauthorized", "message": "missing or wrong X-API-Key header"}, 401
+                )
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > settings.max_body_bytes:
+                return JSONResponse(
+                    {
+                        "error": "request_too_large",
+                        "message": f"request body of {int(length):,} bytes exceeds {settings.max_body_bytes:,}",
+                        "limit": "max_body_bytes",
+                        "max": settings.max_body_bytes,
+                    },
+                    413,
+                )
+        return await call_next(request)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    async def ready() -> JSONResponse:
+        """Readiness: the model is loaded and the worker runs."""
+        if state.worker is not None:
+            return JSONResponse({"ready": True})
+        body = {"ready": False, "error": "model_not_loaded", "message": state.load_error or "model is loading"}
+        return JSONResponse(body, 503, headers={"Retry-After": str(settings.retry_after_s)})
+
+    @app.get("/v1/model", tags=["analysis"])
+    async def model_card() -> dict[str, Any]:
+        """Name, version, labels, threshold and MLflow run of the loaded model, plus the limits."""
+        predictor = _predictor(state)
+        meta = predictor.meta
+        return {
+            "name": "stancelens",
+            "ref": predictor.model_ref,
+            "version": _registry_version(predictor),
+            "runtime": predictor.runtime,
+            "stance_labels": meta.stance_labels,
+            "loaded_threshold": meta.loaded_threshold,
+            "stance_temperature": meta.stance_temperature,
+            "max_length": meta.max_length,
+            "mlflow_run_id": meta.training.get("mlflow_run_id"),
+            "git_commit": meta.training.get("git_commit"),
+            "limits": settings.limits(),
+        }
+
+    @app.post("/v1/analyze", tags=["analysis"])
+    async def analyze(request: AnalyzeRequest) -> dict[str, Any]:
+        """Analyse documents (split into sentences) or pre-split sentences."""
+        return await _analyze(state, request)
+
+    @app.post("/v1/analyze/file", tags=["analysis"])
+    async def analyze_file(
+        file: UploadFile = File(..., description="A UTF-8 .txt document."),
+        loaded_threshold: float | None = Form(None, ge=0.0, le=1.0),
+    ) -> dict[str, Any]:
+        """Analyse an uploaded .txt file; refuses bytes that are not UTF-8."""
+        raw = await file.read(settings.max_doc_chars * 4 + 1)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApiError(415, "invalid_utf8", f"{file.filename} is not UTF-8 text (bad byte at {exc.start})") from exc
+        request = AnalyzeRequest(documents=[DocumentIn(id=file.filename, text=text)], loaded_threshold=loaded_threshold)
+        return await _analyze(state, request)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+def _predictor(state: ServerState) -> Predictor:
+    if state.predictor is None or state.worker is None:
+        raise ApiError(503, "model_not_loaded", state.load_error or "the model is still loading")
+    return state.predictor
+
+
+def _registry_version(predictor: Predictor) -> str | None:
+    folder = str(predictor.folder or "")
+    marker = "/models/stancelens-v"
+    return folder.split(marker, 1)[1].split("-", 1)[0] if marker in folder else None
+
+
+def _check_limits(settings: ServerSettings, request: AnalyzeRequest) -> None:
+    docs = request.documents
+    if not docs:
+        raise ApiError(422, "no_documents", "documents must hold at least one record")
+    if len(docs) > settings.max_documents:
+        raise ApiError(
+            413,
+            "too_many_documents",
+            f"{len(docs)} records; at most {settings.max_documents} per request",
+            limit="max_documents",
+            max=settings.max_documents,
+        )
+    for index, doc in enumerate(docs):
+        if len(doc.text) > settings.max_doc_chars:
+            raise ApiError(
+                413,
+                "document_too_long",
+                f"documents[{index}] has {len(doc.text):,} characters; the limit is {settings.max_doc_chars:,}",
+                limit="max_doc_chars",
+                max=settings.max_doc_chars,
+                index=index,
+            )
+        if not doc.text.strip():
+            raise ApiError(422, "empty_text", f"documents[{index}].text is empty", index=index)
+    total = sum(len(doc.text) for doc in docs)
+    if total > settings.max_total_chars:
+        raise ApiError(
+            413,
+            "request_too_large",
+            f"{total:,} characters in all; the limit is {settings.max_total_chars:,}",
+            limit="max_total_chars",
+            max=settings.max_total_chars,
+        )
+
+
+async def _analyze(state: ServerState, request: AnalyzeRequest) -> dict[str, Any]:
+    predictor = _predictor(state)
+    _check_limits(state.settings, request)
+    doc_ids = [doc.id if doc.id not in (None, "") else str(i) for i, doc in enumerate(request.documents)]
+    if request.sentences:
+        cuts = [[(0, len(doc.text))] for doc in request.documents]
+    else:
+        cuts = [[(s.start, s.end) for s in split_sentences(doc.text)] for doc in request.documents]
+    flat = [doc.text[a:b] for doc, spans in zip(request.documents, cuts, strict=True) for a, b in spans]
+    try:
+        future = state.worker.submit(flat, request.loaded_threshold)
+    except QueueFull as exc:
+        raise ApiError(503, "overloaded", "the server is busy; retry after the Retry-After delay") from exc
+    rows = await asyncio.wrap_future(future)
+    results, position = [], 0
+    for doc_id, spans in zip(doc_ids, cuts, strict=True):
+        doc_rows = []
+        for index, (start, end) in enumerate(spans):
+            row = rows[position]
+            position += 1
+            doc_rows.append(
+                {
+                    "doc_id": doc_id,
+                    "sent_index": index,
+                    "start": start,
+                    "end": end,
+                    **{k: row[k] for k in ("text", "stance", "stance_probs", "loaded", "loaded_prob", "loaded_spans")},
+                    "windows": row["windows"],
+                }
+            )
+        results.append({"doc_id": doc_id, "sentences": doc_rows, "summary": summarize(doc_id, doc_rows)})
+    return {
+        "model": {"ref": predictor.model_ref, "runtime": predictor.runtime},
+        "loaded_threshold": predictor.meta.loaded_threshold
+        if request.loaded_threshold is None
+        else request.loaded_threshold,
+        "results": results,
+    }

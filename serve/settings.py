@@ -1,0 +1,45 @@
+"""Server settings and limits, all overridable by ``STANCELENS_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from model.registry import DEFAULT_MODEL_REF
+
+
+@dataclass
+class ServerSettings:
+    model_ref: str = DEFAULT_MODEL_REF
+    runtime: str = "torch"
+    max_doc_chars: int = 100_000  # characters in one document
+    max_documents: int = 64  # documents (or sentences) in one request
+    max_total_chars: int = 400_000  # characters across one request
+    max_batch_sentences: int = 32  # sentences per forward pass of the worker
+    max_wait_ms: float = 8.0  # how long the worker waits to fill a micro-batch
+    queue_size: int = 64  # pending requests before the server answers 503
+    retry_after_s: int = 2
+    api_key: str | None = None  # when set, /v1/* needs the X-API-Key header
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Requests larger than this are refused before JSON parsing (UTF-8 is at most 4 bytes a char)."""
+        return self.max_total_chars * 4 + 64 * 1024
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ServerSettings:
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"STANCELENS_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = raw if f.type in ("str", "str | None") else type(getattr(cls(), f.name))(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def limits(self) -> dict[str, int]:
+        return {
+            "max_doc_chars": self.max_doc_chars,
+            "max_documents": self.max_documents,
+            "max_total_chars": self.max_total_chars,
+            "max_body_bytes": self.max_body_bytes,
+        }

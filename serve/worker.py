@@ -1,0 +1,93 @@
+"""One model worker fed by a bounded queue that it drains into micro-batches.
+
+Many small concurrent requests are turned into few large forward passes (higher
+throughput on a CPU), while the bounded queue turns overload into an immediate 503
+with Retry-After instead of an ever-growing backlog.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from model.predictor import Predictor
+
+
+class QueueFull(RuntimeError):
+    """The worker has as many pending requests as it accepts."""
+
+
+@dataclass
+class Job:
+    sentences: list[str]
+    threshold: float | None
+    future: Future = field(default_factory=Future)
+
+
+class BatchWorker:
+    def __init__(self, predictor: Predictor, max_batch: int, max_wait_ms: float, queue_size: int):
+        self.predictor = predictor
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
+        self.thread = threading.Thread(target=self._loop, name="stancelens-worker", daemon=True)
+        self.batches_run = 0
+        self.thread.start()
+
+    def submit(self, sentences: list[str], threshold: float | None) -> Future:
+        job = Job(sentences, threshold)
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full as exc:
+            raise QueueFull("the analysis queue is full") from exc
+        return job.future
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while True:
+            first = self.jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            size = len(first.sentences)
+            deadline = time.monotonic() + self.max_wait
+            while size < self.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    job = self.jobs.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._run(batch)
+                    return
+                batch.append(job)
+                size += len(job.sentences)
+            self._run(batch)
+
+    def _run(self, batch: list[Job]) -> None:
+        """One forward pass per distinct threshold in the batch (thresholds only gate post-processing)."""
+        by_threshold: dict[float | None, list[Job]] = {}
+        for job in batch:
+            by_threshold.setdefault(job.threshold, []).append(job)
+        for threshold, jobs in by_threshold.items():
+            flat = [s for job in jobs for s in job.sentences]
+            try:
+                rows: list[dict[str, Any]] = self.predictor.analyze_sentences(flat, threshold)
+            except Exception as exc:  # noqa: BLE001 - delivered to every waiting request
+                for job in jobs:
+                    job.future.set_exception(exc)
+                continue
+            start = 0
+            for job in jobs:
+                job.future.set_result(rows[start : start + len(job.sentences)])
+                start += len(job.sentences)
+        self.batches_run += 1

@@ -1,0 +1,85 @@
+"""A real training run through the CLI, then the MLflow store checked for what it must hold."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from model.io import read_meta
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    mlflow.set_tracking_uri(trained["env"]["MLFLOW_TRACKING_URI"])
+    return MlflowClient()
+
+
+def test_training_prints_the_model_and_registry_outcome(trained):
+    assert "promoted to champion" in trained["output"]
+    assert "validation:   stance macro-F1" in trained["output"]
+
+
+def test_transformer_run_records_config_code_data_and_metrics(trained, client):
+    run = client.get_run(trained["run_id"])
+    assert run.data.params["train.max_steps"] == "6"
+    assert run.data.tags["model_kind"] == "transformer"
+    assert len(run.data.tags["git_commit"]) in (7, 40) or run.data.tags["git_commit"] == "unknown"
+    assert len(run.data.tags["data.train_sha"]) == 16 and int(run.data.tags["data.train_n"]) > 0
+    metrics = run.data.metrics
+    for name in (
+        "val_stance_macro_f1",
+        "val_stance_pro_nrf_f1",
+        "val_loaded_f1",
+        "val_loaded_roc_auc",
+        "val_span_exact_f1",
+        "val_span_overlap_f1",
+        "test_stance_macro_f1",
+        "train_sentences_per_s",
+        "train_sentences_per_s_mean",
+    ):
+        assert name in metrics, name
+    history = client.get_metric_history(run.info.run_id, "val_stance_macro_f1")
+    assert len(history) >= 2  # per epoch, plus the final value of the saved model
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.json", "data.json", "confusion_validation.png", "champion_comparison.json"} <= artifacts
+
+
+def test_baseline_run_sits_beside_the_transformer_run(trained, client):
+    run = client.get_run(trained["run_id"])
+    runs = client.search_runs([run.info.experiment_id], "tags.model_kind = 'baseline'")
+    assert runs, "no baseline run logged"
+    baseline = runs[0]
+    assert baseline.data.tags["data.validation_sha"] == run.data.tags["data.validation_sha"]
+    assert "val_stance_macro_f1" in baseline.data.metrics and "test_loaded_f1" in baseline.data.metrics
+
+
+def test_model_is_registered_with_candidate_and_champion_aliases(trained, client):
+    candidate = client.get_model_version_by_alias("stancelens", "candidate")
+    champion = client.get_model_version_by_alias("stancelens", "champion")
+    assert candidate.run_id == trained["run_id"] == champion.run_id
+    comparison = json.loads(
+        open(
+            mlflow.artifacts.download_artifacts(run_id=trained["run_id"], artifact_path="champion_comparison.json")
+        ).read()
+    )
+    assert comparison["promoted"] is True and comparison["metric"] == "val_stance_macro_f1"
+
+
+def test_saved_folder_records_its_training(model_dir, trained):
+    meta = read_meta(model_dir)
+    assert meta.training["mlflow_run_id"] == trained["run_id"]
+    assert meta.training["stop_reason"] == "max_steps"
+    assert meta.training["data"]["train_n"] > 0
+
+
+def test_a_weaker_candidate_does_not_replace_the_champion(trained, client):
+    from train.tracking import promote_if_better
+
+    champion = client.get_model_version_by_alias("stancelens", "champion")
+    experiment = client.get_run(trained["run_id"]).info.experiment_id
+    with mlflow.start_run(experiment_id=experiment, run_name="weaker"):
+        mlflow.log_metric("val_stance_macro_f1", -1.0)
+        outcome = promote_if_better(client, "999")
+    assert outcome["promoted"] is False and outcome["champion_version"] == champion.version
+    assert client.get_model_version_by_alias("stancelens", "champion").version == champion.version
