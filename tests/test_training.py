@@ -58,11 +58,7 @@ def test_model_is_registered_with_candidate_and_champion_aliases(trained, client
     candidate = client.get_model_version_by_alias("stancelens", "candidate")
     champion = client.get_model_version_by_alias("stancelens", "champion")
     assert candidate.run_id == trained["run_id"] == champion.run_id
-    comparison = json.loads(
-        open(
-            mlflow.artifacts.download_artifacts(run_id=trained["run_id"], artifact_path="champion_comparison.json")
-        ).read()
-    )
+    comparison = mlflow.artifacts.load_dict(f"runs:/{trained['run_id']}/champion_comparison.json")
     assert comparison["promoted"] is True and comparison["metric"] == "val_stance_macro_f1"
 
 
