@@ -111,6 +111,7 @@ def _write_atomically(target: Path, build: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         build(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; the export is as readable as the model folder
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

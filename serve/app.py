@@ -11,7 +11,7 @@ import secrets
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -61,7 +61,7 @@ class ServerState:
             self.worker = BatchWorker(
                 self.predictor, self.settings.max_batch_sentences, self.settings.max_wait_ms, self.settings.queue_size
             )
-        except Exception as exc:  # noqa: BLE001 - reported by /ready
+        except Exception as exc:  # reported by /ready
             self.load_error = f"{type(exc).__name__}: {exc}"
 
 
@@ -70,7 +70,7 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
     state = ServerState(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         if load_in_background:
             threading.Thread(target=state.load, name="model-loader", daemon=True).start()
         else:
@@ -92,6 +92,10 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
         headers = {"Retry-After": str(settings.retry_after_s)} if exc.status == 503 else None
         return JSONResponse({"error": exc.code, "message": exc.message, **exc.extra}, exc.status, headers=headers)
 
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}, 500)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
@@ -105,14 +109,11 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
         return JSONResponse({"error": code, "message": message, "problems": problems}, 422)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next):  # noqa: ANN001, ANN202
+    async def guard(request: Request, call_next):
         if request.url.path.startswith("/v1/"):
-            if settings.api_key and not secrets.compare_digest(
-                request.headers.get("x-api-key", ""), settings.api_key
-            ):
-                return JSONResponse(
-                    {"error": "unauthorized", "message": "missing or wrong X-API-Key header"}, 401
-                )
+            given = request.headers.get("x-api-key", "").encode("utf-8", "surrogateescape")
+            if settings.api_key and not secrets.compare_digest(given, settings.api_key.encode("utf-8")):
+                return JSONResponse({"error": "unauthorized", "message": "missing or wrong X-API-Key header"}, 401)
             length = request.headers.get("content-length")
             if length and length.isdigit() and int(length) > settings.max_body_bytes:
                 return JSONResponse(
@@ -165,11 +166,20 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
 
     @app.post("/v1/analyze/file", tags=["analysis"])
     async def analyze_file(
-        file: UploadFile = File(..., description="A UTF-8 .txt document."),
-        loaded_threshold: float | None = Form(None, ge=0.0, le=1.0),
+        file: Annotated[UploadFile, File(description="A UTF-8 .txt document.")],
+        loaded_threshold: Annotated[float | None, Form(ge=0.0, le=1.0)] = None,
     ) -> dict[str, Any]:
         """Analyse an uploaded .txt file; refuses bytes that are not UTF-8."""
-        raw = await file.read(settings.max_doc_chars * 4 + 1)
+        raw = await file.read(settings.max_body_bytes + 1)
+        if len(raw) > settings.max_doc_chars * 4:
+            raise ApiError(
+                413,
+                "document_too_long",
+                f"{file.filename} has over {settings.max_doc_chars * 4:,} bytes; the limit is "
+                f"{settings.max_doc_chars:,} characters",
+                limit="max_doc_chars",
+                max=settings.max_doc_chars,
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

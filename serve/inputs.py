@@ -43,7 +43,12 @@ def expand_inputs(inputs: list[str]) -> list[str]:
         if item == "-":
             out.append(item)
         elif path.is_dir():
-            out.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES)
+            # broken links are kept so that they are reported as unreadable, not silently skipped
+            out.extend(
+                str(p)
+                for p in sorted(path.rglob("*"))
+                if (p.is_file() or p.is_symlink()) and p.suffix.lower() in READABLE_SUFFIXES
+            )
         else:
             out.append(item)
     return out

@@ -82,7 +82,7 @@ class BatchWorker:
             flat = [s for job in jobs for s in job.sentences]
             try:
                 rows: list[dict[str, Any]] = self.predictor.analyze_sentences(flat, threshold)
-            except Exception as exc:  # noqa: BLE001 - delivered to every waiting request
+            except Exception as exc:  # delivered to every waiting request
                 for job in jobs:
                     job.future.set_exception(exc)
                 continue

@@ -171,7 +171,8 @@ def load_ruw(shared_dir: str | Path, split: str = "train", max_records: int = 0)
     if not path.is_file():
         raise SharedDataMissing(f"{path} not found: RUW needs ../shared/data/ruw")
     records = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    # the released CSV has a few bytes that are not UTF-8; they are replaced, not fatal
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
         for index, row in enumerate(csv.DictReader(handle)):
             text = (row.get("Tweet") or "").strip()
             if not text:
