@@ -127,11 +127,66 @@ def serve(
 ) -> None:
     """Run the HTTP API and the analyst web page (limits: see serve/settings.py or README)."""
     import uvicorn
+
     from serve.app import create_app
     from serve.settings import ServerSettings
 
     settings = ServerSettings.from_env(model_ref=model_ref, runtime=runtime)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[
+        str, typer.Argument(help="Labelled JSONL, or corpus-test | corpus-validation | seed | semeval-dev.")
+    ],
+    model_ref: ModelOption = DEFAULT_MODEL_REF,
+    baseline: Annotated[bool, typer.Option(help="Also evaluate the TF-IDF baseline on the same records.")] = True,
+    out: Annotated[Path, typer.Option(help="Folder for the report and plots.")] = PROJECT_ROOT / "out" / "eval",
+    runtime: RuntimeOption = "torch",
+) -> None:
+    """Evaluate a model (and the baseline) on labelled data; log the report to MLflow."""
+    from model.registry import ModelRefError
+    from train.evaluate import run_evaluation
+    from train.records import SharedDataMissing
+
+    try:
+        results = run_evaluation(data, model_ref, baseline, out, runtime)
+    except (ModelRefError, SharedDataMissing, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for metrics in results.values():
+        typer.echo(metrics["report"])
+    typer.echo(f"reports and plots in {out}")
+
+
+@app.command()
+def experiments(
+    names: Annotated[list[str] | None, typer.Argument(help="Experiments to run (default: all).")] = None,
+    budget_minutes: Annotated[float, typer.Option(help="Training wall-clock budget per experiment.")] = 6.0,
+    epochs: Annotated[int, typer.Option(help="Epoch cap per experiment.")] = 3,
+    out: Annotated[Path, typer.Option(help="Folder for models and reports.")] = PROJECT_ROOT
+    / "artifacts"
+    / "experiments",
+) -> None:
+    """Train and evaluate the configurations compared in docs/RESULTS.md (equal compute each)."""
+    from train.experiments import EXPERIMENTS, run_experiments
+
+    chosen = names or list(EXPERIMENTS)
+    unknown = sorted(set(chosen) - set(EXPERIMENTS))
+    if unknown:
+        _fail(f"unknown experiments {unknown}; choose from {sorted(EXPERIMENTS)}")
+    for line in run_experiments(chosen, budget_minutes, epochs, out):
+        typer.echo(line)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Markdown file to write.")] = PROJECT_ROOT / "docs" / "RESULTS.md",
+) -> None:
+    """Regenerate docs/RESULTS.md from the evaluation runs in MLflow."""
+    from train.report import write_report
+
+    typer.echo(f"wrote {write_report(out)}")
 
 
 @data_app.command("validate")

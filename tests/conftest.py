@@ -38,11 +38,24 @@ def store_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def trained(store_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every 12th record of the real corpus, splits kept: enough to train a few steps quickly."""
+    folder = tmp_path_factory.mktemp("corpus")
+    for path in sorted((ROOT / "data" / "corpus").glob("*.jsonl")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        (folder / path.name).write_text("\n".join(lines[::12]) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained(
+    store_env: dict[str, str], small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, object]:
     """Train a tiny model with ``stancelens train`` (a few steps) and register it as champion."""
     out_dir = tmp_path_factory.mktemp("models")
     proc = run_cli(
         "train",
+        "--set", f"data.corpus={small_corpus}",
         "--set", "train.max_steps=6",
         "--set", "train.epochs=1",
         "--set", "train.batch_size=8",

@@ -51,6 +51,7 @@ class TrackingConfig:
     output_dir: str = "artifacts/models"
     register: bool = True
     baseline: bool = True
+    experiment_group: str = ""
 
 
 @dataclass

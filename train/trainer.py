@@ -27,6 +27,7 @@ from model.predictor import Predictor
 from model.registry import PROJECT_ROOT
 from train import tracking
 from train.batching import encode_records, training_batches
+from train.calibration import calibrate
 from train.config import Config
 from train.datasets_bundle import DataBundle, build_data
 from train.metrics import numeric, score_predictions
@@ -90,7 +91,14 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
 
     run_name = config.tracking.run_name or f"minilm-{time.strftime('%Y%m%d-%H%M%S')}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags({"model_kind": "transformer", "encoder": config.model.encoder, "device": device.type})
+        mlflow.set_tags(
+            {
+                "model_kind": "transformer",
+                "encoder": config.model.encoder,
+                "device": device.type,
+                "experiment_group": config.tracking.experiment_group,
+            }
+        )
         tracking.log_run_inputs(config.flat(), data.info())
         best_score, best_state, best_epoch, patience_left = -1.0, None, 0, config.train.patience
         history: list[dict[str, float]] = []
@@ -160,12 +168,16 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
         elapsed = time.monotonic() - started
         network.load_state_dict(best_state)
         network.to("cpu").eval()
+        uncalibrated = Predictor(network, tokenizer, meta).analyze_sentences([r["text"] for r in data.validation])
+        meta.stance_temperature, meta.loaded_threshold = calibrate(uncalibrated, data.validation, meta.stance_labels)
+        mlflow.log_metrics({"stance_temperature": meta.stance_temperature, "loaded_threshold": meta.loaded_threshold})
         meta.training = {
             "mlflow_run_id": run.info.run_id,
             "best_epoch": best_epoch,
             "stop_reason": stop_reason,
             "train_seconds": round(elapsed, 1),
             "encoder": config.model.encoder,
+            "experiment_group": config.tracking.experiment_group,
             "data": {k: v for k, v in data.info().items() if k.endswith(("_sha", "_n"))},
             **tracking.git_state(),
         }

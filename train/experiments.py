@@ -1,0 +1,54 @@
+"""``stancelens experiments``: the training configurations compared in docs/RESULTS.md.
+
+Every configuration gets the same compute (epochs and a wall-clock budget), is logged to
+MLflow without touching the registry, and is evaluated on the real-text benchmarks,
+which decide the default config (not the corpus test split).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from train.config import load_config
+from train.evaluate import run_evaluation
+from train.records import SharedDataMissing
+from train.trainer import train
+
+EXPERIMENTS: dict[str, list[str]] = {
+    "corpus-only": [],
+    "corpus+semeval": ["data.semeval=true", "data.semeval_max_records=4000"],
+    "corpus+semeval+ruw": [
+        "data.semeval=true",
+        "data.semeval_max_records=4000",
+        "data.ruw=true",
+        "data.ruw_max_records=2000",
+    ],
+    "curve-25": ["data.corpus_fraction=0.25"],
+    "curve-50": ["data.corpus_fraction=0.5"],
+}
+BENCHMARKS = ("corpus-test", "seed", "semeval-dev")
+
+
+def run_experiments(names: list[str], budget_minutes: float, epochs: int, out_dir: Path) -> list[str]:
+    """Train and evaluate each named configuration; returns one summary line per experiment."""
+    lines = []
+    for name in names:
+        overrides = [
+            *EXPERIMENTS[name],
+            f"train.epochs={epochs}",
+            f"train.time_budget_minutes={budget_minutes}",
+            "tracking.experiment=stancelens-experiments",
+            f"tracking.run_name={name}",
+            f"tracking.experiment_group={name}",
+            "tracking.register=false",
+            "tracking.baseline=false",
+            f"tracking.output_dir={out_dir / name}",
+        ]
+        result = train(load_config(None, overrides))
+        for benchmark in BENCHMARKS:
+            try:
+                run_evaluation(benchmark, str(result.model_dir), baseline=False, out_dir=out_dir / name / "eval")
+            except SharedDataMissing as exc:
+                lines.append(f"{name}: {benchmark} skipped ({exc})")
+        lines.append(f"{name}: validation stance macro-F1 {result.validation.get('stance_macro_f1', 0):.3f}")
+    return lines
