@@ -220,6 +220,22 @@ def data_validate(
     typer.secho("OK: no violations", fg=typer.colors.GREEN)
 
 
+@data_app.command("agreement")
+def data_agreement(
+    corpus: Annotated[Path, typer.Option(help="Corpus folder.")] = PROJECT_ROOT / "data" / "corpus",
+    folder: Annotated[Path, typer.Option(help="Second-pass and adjudication files.")] = PROJECT_ROOT
+    / "data"
+    / "agreement",
+) -> None:
+    """Cohen's kappa between the first labels and the blind second pass."""
+    from train.agreement import agreement
+
+    result = agreement(corpus, folder)
+    typer.echo(f"sample: {result.n} sentences labelled twice, blind")
+    typer.echo(f"stance kappa {result.stance_kappa:.3f} ({result.stance_disagreements} disagreements)")
+    typer.echo(f"loaded kappa {result.loaded_kappa:.3f} ({result.loaded_disagreements} disagreements)")
+
+
 @data_app.command("build")
 def data_build(
     drafts: Annotated[Path, typer.Argument(help="Folder of writers' draft JSONL files.")],

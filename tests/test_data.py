@@ -114,3 +114,12 @@ def test_ruw_stance_mapping():
     assert ruw_stance("FAVOR", "FAVOR") == "neutral" and ruw_stance("NONE", "NONE") == "neutral"
     records = load_ruw(SHARED, "val")
     assert len(records) > 500 and all(r["loaded"] is None for r in records)
+
+
+def test_agreement_is_recomputable_and_meets_targets():
+    proc = run_cli("data", "agreement")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    stance = float(re.search(r"stance kappa ([\d.]+)", proc.stdout.decode()).group(1))
+    loaded = float(re.search(r"loaded kappa ([\d.]+)", proc.stdout.decode()).group(1))
+    assert "sample: 450 sentences" in proc.stdout.decode()
+    assert stance >= 0.80 and loaded >= 0.70
