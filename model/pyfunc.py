@@ -27,6 +27,7 @@ class StanceLensPyfunc(PythonModel):
             raise ValueError("input needs a 'text' column")
         texts = [str(t) for t in model_input["text"].tolist()]
         threshold = params.get("loaded_threshold")
+        threshold = None if threshold is None or threshold < 0 else float(threshold)
         if params.get("sentences"):
             rows = self.predictor.analyze_sentences(texts, threshold)
             for index, row in enumerate(rows):

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from model.registry import PROJECT_ROOT, PYFUNC_ARTIFACT, REGISTERED_NAME, artifact_root, tracking_uri
 
@@ -85,6 +87,7 @@ def log_and_register_model(model_dir: Path, register: bool) -> dict[str, Any]:
         code_paths=[str(PROJECT_ROOT / "model")],
         registered_model_name=REGISTERED_NAME if register else None,
         pip_requirements=_pip_requirements(),
+        signature=_pyfunc_signature(),
     )
     if not register:
         return {"registered": False}
@@ -118,6 +121,14 @@ def promote_if_better(client: MlflowClient, version: str) -> dict[str, Any]:
     mlflow.log_dict(comparison, "champion_comparison.json")
     mlflow.set_tags({"registry.version": version, "registry.promoted": str(promoted)})
     return comparison
+
+
+def _pyfunc_signature() -> ModelSignature:
+    """A ``text`` column in; params select sentence mode and override the loaded threshold (<0: model's)."""
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "text")]),
+        params=ParamSchema([ParamSpec("sentences", "boolean", False), ParamSpec("loaded_threshold", "double", -1.0)]),
+    )
 
 
 def _pip_requirements() -> list[str]:
