@@ -14,12 +14,6 @@ import csv
 import io
 import json
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from model.labels import STANCE_LABELS
+from serve.launcher import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -68,49 +63,17 @@ UPLOAD_TEXT = (
 # ---------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Server:
     base: str
-    proc: subprocess.Popen
     log: Path
 
 
 @contextlib.contextmanager
-def run_server(model_dir: Path, env: dict[str, str], log: Path, timeout: float = 180.0) -> Iterator[Server]:
-    """Start ``python -m stancelens.cli serve`` on a free port, wait for /ready, stop it afterwards."""
-    port = _free_port()
-    command = [sys.executable, "-m", "stancelens.cli", "serve", "--model", str(model_dir), "--port", str(port)]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-            with (
-                contextlib.suppress(urllib.error.URLError, OSError),
-                urllib.request.urlopen(f"{base}/ready", timeout=2) as response,
-            ):
-                if response.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {timeout:.0f}s:\n{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.25)
-        yield Server(base, proc, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+def run_server(model_dir: Path, env: dict[str, str], log: Path) -> Iterator[Server]:
+    """The real server on a free loopback port (see serve.launcher), with its log kept for failures."""
+    with running_server(model_dir, env, log_path=log) as server:
+        yield Server(server.base, log)
 
 
 def _server_env(store_env: dict[str, str], api_key: str | None) -> dict[str, str]:

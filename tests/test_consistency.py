@@ -13,8 +13,8 @@ import mlflow
 import pandas as pd
 import pytest
 
+from serve.launcher import free_port, running_server
 from tests.conftest import ROOT, run_cli
-from tests.server_process import free_port, running_server
 
 SENTENCES = [
     "The Taliban said their forces had taken full control of the valley.",
@@ -70,7 +70,8 @@ def test_cli_matches_predictor(trained, reference, tmp_path):
 
 
 def test_server_matches_predictor(trained, reference):
-    with running_server("models:/stancelens@champion", trained["env"]) as base:
+    with running_server("models:/stancelens@champion", trained["env"]) as server:
+        base = server.base
         body = {"documents": [{"id": str(i), "text": s} for i, s in enumerate(SENTENCES)], "sentences": True}
         results = httpx.post(f"{base}/v1/analyze", json=body, timeout=120).json()["results"]
     assert_same([r["sentences"][0] for r in results], reference, "server")

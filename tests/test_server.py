@@ -7,15 +7,15 @@ import asyncio
 import httpx
 import pytest
 
-from tests.server_process import running_server
+from serve.launcher import running_server
 
 LONG_SENTENCE = " ".join(["fighters"] * 2500 + ["valley"] * 2500) + "."
 
 
 @pytest.fixture(scope="module")
 def server(trained):
-    with running_server(trained["model_dir"], trained["env"]) as base:
-        yield base
+    with running_server(trained["model_dir"], trained["env"]) as server:
+        yield server.base
 
 
 def analyze(base: str, documents: list[dict], **extra) -> httpx.Response:
@@ -117,7 +117,8 @@ def test_server_is_unaffected_by_bad_requests(server):
 
 
 def test_api_key_is_enforced_when_configured(trained):
-    with running_server(trained["model_dir"], trained["env"], {"STANCELENS_API_KEY": "s3cret"}) as base:
+    with running_server(trained["model_dir"], {**trained["env"], "STANCELENS_API_KEY": "s3cret"}) as server:
+        base = server.base
         body = {"documents": [{"text": "Kabul."}]}
         assert httpx.post(f"{base}/v1/analyze", json=body).status_code == 401
         wrong = httpx.post(f"{base}/v1/analyze", json=body, headers={"X-API-Key": "nope"})
@@ -135,7 +136,8 @@ def test_a_full_queue_answers_503_with_retry_after(trained):
             calls = [client.post(f"{base}/v1/analyze", json={"documents": [{"text": document}]}) for _ in range(8)]
             return await asyncio.gather(*calls)
 
-    with running_server(trained["model_dir"], trained["env"], settings) as base:
+    with running_server(trained["model_dir"], {**trained["env"], **settings}) as server:
+        base = server.base
         responses = asyncio.run(burst(base))
         codes = sorted(r.status_code for r in responses)
         assert 503 in codes and 200 in codes and set(codes) <= {200, 503}
