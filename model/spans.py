@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
 from model.labels import IGNORE_INDEX
 
 # Characters that never start or end a loaded phrase (quotes, brackets, punctuation).
@@ -94,8 +96,19 @@ def decode_spans(
 
 
 def best_token_span(text: str, offsets: Sequence[tuple[int, int]], token_probs: Sequence[float]) -> CharSpan | None:
-    """The single most likely loaded word, used when the sentence is flagged but no run clears the bar."""
-    candidates = [(p, s, e) for (s, e), p in zip(offsets, token_probs, strict=True) if e > s]
+    """The single most likely loaded word, used when the sentence is flagged but no run clears the bar.
+
+    Function words and punctuation are never offered: a flagged sentence with a span "of"
+    would mislead more than it helps.
+    """
+    candidates = []
+    for (start, end), prob in zip(offsets, token_probs, strict=True):
+        if end <= start:
+            continue
+        word_start, word_end = snap_to_words(text, start, end)
+        word = text[word_start:word_end].lower()
+        if len(word) >= 3 and any(c.isalpha() for c in word) and word not in ENGLISH_STOP_WORDS:
+            candidates.append((prob, start, end))
     if not candidates:
         return None
     prob, start, end = max(candidates)

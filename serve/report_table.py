@@ -29,7 +29,7 @@ def print_tables(out: Path, fmt: str, width: int = 90) -> None:
         prob = row["stance_probs"][row["stance"]] if "stance_probs" in row else float(row[f"prob_{row['stance']}"])
         colour = colours.get(row["stance"], "")
         print(
-            f"{str(row['doc_id'])[-18:]:18s} {int(row['sent_index']):3d} {colour}{row['stance']:12s}{reset} "
+            f"{Path(str(row['doc_id'])).name[-18:]:18s} {int(row['sent_index']):3d} {colour}{row['stance']:12s}{reset} "
             f"{prob:5.2f} {float(row['loaded_prob']):4.2f}  {text}"
         )
     print()
@@ -46,7 +46,7 @@ def print_tables(out: Path, fmt: str, width: int = 90) -> None:
             phrases = ", ".join(p for p, _ in summary["top_loaded_phrases"])
             loaded = summary["loaded_share"]
         print(
-            f"{str(summary['doc_id'])[-30:]:30s} {int(summary['sentences']):4d} "
+            f"{Path(str(summary['doc_id'])).name[-30:]:30s} {int(summary['sentences']):4d} "
             + " ".join(f"{s:8.0%}" for s in shares)
             + f" {loaded:7.0%}  {phrases}"
         )

@@ -24,9 +24,13 @@ from tests.conftest import ROOT, SHARED, needs_shared
 # torch-int8 is left out on purpose: PyTorch's dynamic quantization is per tensor, and on
 # the tiny model it moved loaded F1 by more than a point, so it is offered but not gated.
 OPTIMIZED = ("onnx", "onnx-int8")
-# Largest change of any probability (stance, loaded, per-token): fp32 ONNX only reorders
-# float sums; int8 quantizes weights (per channel) and activations (per batch) of every matmul.
-PROB_TOLERANCE = {"onnx": 1e-4, "onnx-int8": 0.05}
+# Largest change of any probability: fp32 ONNX only reorders float sums; int8 quantizes
+# weights (per channel) and activations (per batch) of every matmul. Per-token
+# probabilities move more than the pooled heads' (nothing averages their rounding).
+PROB_TOLERANCE = {
+    "onnx": {"stance": 1e-4, "loaded": 1e-4, "token": 1e-4},
+    "onnx-int8": {"stance": 0.05, "loaded": 0.05, "token": 0.10},
+}
 MIN_LABEL_AGREEMENT = 0.98
 MIN_SPAN_AGREEMENT = 0.95
 MAX_METRIC_DELTA = 0.01
@@ -70,13 +74,13 @@ def _probabilities(predictor: Any, windows: list[Any]) -> tuple[np.ndarray, np.n
 
 
 def _on_knife_edge(
-    predictor: Any, windows: list[Any], loaded: np.ndarray, tokens: list[np.ndarray], n: int, margin: float
+    predictor: Any, windows: list[Any], loaded: np.ndarray, tokens: list[np.ndarray], n: int, margin: dict[str, float]
 ) -> list[bool]:
-    """Sentences whose loaded flag or spans a probability change of ``margin`` could flip in fp32.
+    """Sentences whose loaded flag or spans a change of the probabilities within ``margin`` could flip in fp32.
 
-    That is: the loaded probability within ``margin`` of its threshold, a token within
-    ``margin`` of the span threshold, or a fallback span (no token passes the threshold)
-    whose best token leads the next by less than twice ``margin``.
+    That is: the loaded probability within its margin of the threshold, a token within its
+    margin of the span threshold, or a fallback span (no token passes the threshold) whose
+    best token leads the next by less than twice the token margin.
     """
     meta = predictor.meta
     edge = [False] * n
@@ -91,9 +95,9 @@ def _on_knife_edge(
         top = np.sort(real)[::-1]
         fallback = flagged and top[0] < meta.span_threshold
         if (
-            abs(best_loaded[window.sentence] - meta.loaded_threshold) < margin
-            or (flagged and np.any(np.abs(real - meta.span_threshold) < margin))
-            or (fallback and (top.size < 2 or top[0] - top[1] < 2 * margin))
+            abs(best_loaded[window.sentence] - meta.loaded_threshold) < margin["loaded"]
+            or (flagged and np.any(np.abs(real - meta.span_threshold) < margin["token"]))
+            or (fallback and (top.size < 2 or top[0] - top[1] < 2 * margin["token"]))
         ):
             edge[window.sentence] = True
     return edge
@@ -135,7 +139,7 @@ def _assert_parity(runtime: str, records: list[dict[str, Any]], reference: Any, 
     )
     print(summary)
     assert labels >= MIN_LABEL_AGREEMENT, summary
-    assert all(v <= tolerance for v in diffs.values()), summary
+    assert all(diffs[k] <= tolerance[k] for k in diffs), summary
     assert spans_decided >= MIN_SPAN_AGREEMENT, summary
     if runtime == "onnx":  # fp32: no knife edge to speak of, every sentence counts
         assert sum(same_spans) / n >= MIN_SPAN_AGREEMENT, summary

@@ -98,3 +98,13 @@ def test_merge_spans_unions_overlaps_from_windows():
     merged = merge_spans([CharSpan(10, 20, 0.6), CharSpan(0, 4, 0.7), CharSpan(15, 25, 0.9)])
     assert [(s.start, s.end) for s in merged] == [(0, 4), (10, 25)]
     assert merged[1].prob == 0.9
+
+
+def test_fallback_span_is_never_a_function_word(tokenizer):
+    from model.spans import best_token_span
+
+    text = "only a handful of rebels remained"
+    offsets = encode(tokenizer, text)
+    probs = [0.45 if text[s:e] == "of" else 0.3 if text[s:e] == "handful" else 0.1 for s, e in offsets]
+    span = best_token_span(text, offsets, probs)
+    assert text[span.start : span.end] == "handful"
