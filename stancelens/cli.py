@@ -162,8 +162,7 @@ def evaluate(
 @app.command()
 def experiments(
     names: Annotated[list[str] | None, typer.Argument(help="Experiments to run (default: all).")] = None,
-    budget_minutes: Annotated[float, typer.Option(help="Training wall-clock budget per experiment.")] = 6.0,
-    epochs: Annotated[int, typer.Option(help="Epoch cap per experiment.")] = 3,
+    steps: Annotated[int, typer.Option(help="Optimizer steps per experiment (equal compute).")] = 480,
     out: Annotated[Path, typer.Option(help="Folder for models and reports.")] = PROJECT_ROOT
     / "artifacts"
     / "experiments",
@@ -175,7 +174,7 @@ def experiments(
     unknown = sorted(set(chosen) - set(EXPERIMENTS))
     if unknown:
         _fail(f"unknown experiments {unknown}; choose from {sorted(EXPERIMENTS)}")
-    for line in run_experiments(chosen, budget_minutes, epochs, out):
+    for line in run_experiments(chosen, steps, out):
         typer.echo(line)
 
 

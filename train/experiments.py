@@ -1,6 +1,7 @@
 """``stancelens experiments``: the training configurations compared in docs/RESULTS.md.
 
-Every configuration gets the same compute (epochs and a wall-clock budget), is logged to
+Every configuration gets the same compute (the same number of optimizer steps, so a busy
+machine cannot tilt the comparison), is logged to
 MLflow without touching the registry, and is evaluated on the real-text benchmarks,
 which decide the default config (not the corpus test split).
 """
@@ -29,14 +30,16 @@ EXPERIMENTS: dict[str, list[str]] = {
 BENCHMARKS = ("corpus-test", "seed", "semeval-dev")
 
 
-def run_experiments(names: list[str], budget_minutes: float, epochs: int, out_dir: Path) -> list[str]:
+def run_experiments(names: list[str], steps: int, out_dir: Path) -> list[str]:
     """Train and evaluate each named configuration; returns one summary line per experiment."""
     lines = []
     for name in names:
         overrides = [
             *EXPERIMENTS[name],
-            f"train.epochs={epochs}",
-            f"train.time_budget_minutes={budget_minutes}",
+            f"train.max_steps={steps}",
+            "train.epochs=20",
+            "train.patience=20",
+            "train.time_budget_minutes=120",
             "tracking.experiment=stancelens-experiments",
             f"tracking.run_name={name}",
             f"tracking.experiment_group={name}",
