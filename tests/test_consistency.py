@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import mlflow
@@ -93,7 +94,9 @@ def test_mlflow_models_serve(trained, reference):
         sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/stancelens@champion",
         "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port),
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=trained["env"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # mlflow starts `uvicorn` by name: the venv's bin must be on PATH, as in an activated venv
+    env = {**trained["env"], "PATH": f"{Path(sys.executable).parent}:{trained['env'].get('PATH', '')}"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 180
         while True:
