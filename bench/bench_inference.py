@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,6 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: the project pack
 PTC_ARTICLES = ROOT.parent / "shared" / "data" / "ptc" / "datasets" / "train-articles"
 CORPUS = ROOT / "data" / "corpus"
 OPTIMIZED = ("torch-int8", "onnx", "onnx-int8")
-SERVE = [sys.executable, "-m", "stancelens.cli", "serve"]
 # torch fp32 once more with OpenMP's default busy-waiting, to show what the idle policy costs.
 SPIN_ROW = "torch:spin"
 PIPELINE_BATCH = 32
@@ -364,12 +362,6 @@ def _spawn(args: list[str], timeout: float, spin: bool = False) -> dict[str, Any
 # --------------------------------------------------------------------------- server under load
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _vm_hwm_mb(pid: int) -> float | None:
     """Peak RSS of another process, from /proc (Linux)."""
     with contextlib.suppress(OSError):
@@ -382,37 +374,10 @@ def _vm_hwm_mb(pid: int) -> float | None:
 @contextlib.contextmanager
 def running_server(folder: Path, runtime: str, log_path: Path) -> Iterator[tuple[str, int]]:
     """A real ``stancelens serve`` (uvicorn) on a free loopback port; stopped on exit."""
-    import httpx
+    from serve.launcher import running_server as launch
 
-    port = _free_port()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [*SERVE, "--model", str(folder), "--host", "127.0.0.1", "--port", str(port), "--runtime", runtime],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=worker_env(),
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited; see {log_path}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise TimeoutError("server not ready in 180 s")
-                time.sleep(0.25)
-            yield base, process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with launch(folder, env=worker_env(), runtime=runtime, log_path=log_path) as server:
+        yield server.base, server.process.pid
 
 
 async def load_level(base: str, sentences: list[str], clients: int, per_client: int, cap_s: float) -> dict[str, Any]:
