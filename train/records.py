@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from model.splitter import split_sentences
-
 Record = dict[str, Any]
 RECORD_FIELDS = ("id", "text", "stance", "loaded", "loaded_spans", "source", "split")
 
@@ -189,7 +187,3 @@ def load_ruw(shared_dir: str | Path, split: str = "train", max_records: int = 0)
                 }
             )
     return records[:max_records] if max_records else records
-
-
-def sentences_of(text: str) -> list[str]:
-    return [text[s.start : s.end] for s in split_sentences(text)]

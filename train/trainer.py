@@ -143,7 +143,7 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
                     break
             bar.close()
             network.eval()
-            predictor = Predictor(network.cpu() if device.type == "cpu" else network.to("cpu"), tokenizer, meta)
+            predictor = Predictor(network.to("cpu"), tokenizer, meta)
             val_metrics, _ = evaluate_split(predictor, data.validation)
             network.to(device)
             epoch_row = {
