@@ -55,10 +55,25 @@ class BatchWorker:
             first = self.jobs.get()
             if first is None:
                 return
-            batch = [first]
-            size = len(first.sentences)
-            deadline = time.monotonic() + self.max_wait
-            while size < self.max_batch:
+            batch, stop = self._collect(first)
+            self._run(batch)
+            if stop:
+                return
+
+    def _collect(self, first: Job) -> tuple[list[Job], bool]:
+        """``first`` plus every job already queued, then more until ``max_wait`` passes or the batch is full.
+
+        Requests that queued while the previous batch ran are always taken at once, so
+        under load batches grow by themselves even with ``max_wait_ms = 0``; the wait only
+        decides how long a lone request may be held back for company.
+        """
+        batch = [first]
+        size = len(first.sentences)
+        deadline = time.monotonic() + self.max_wait
+        while size < self.max_batch:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -66,12 +81,11 @@ class BatchWorker:
                     job = self.jobs.get(timeout=remaining)
                 except queue.Empty:
                     break
-                if job is None:
-                    self._run(batch)
-                    return
-                batch.append(job)
-                size += len(job.sentences)
-            self._run(batch)
+            if job is None:
+                return batch, True
+            batch.append(job)
+            size += len(job.sentences)
+        return batch, False
 
     def _run(self, batch: list[Job]) -> None:
         """One forward pass per distinct threshold in the batch (thresholds only gate post-processing)."""

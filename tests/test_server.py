@@ -144,3 +144,24 @@ def test_a_full_queue_answers_503_with_retry_after(trained):
         busy = next(r for r in responses if r.status_code == 503)
         assert busy.headers["retry-after"] == "2" and busy.json()["error"] == "overloaded"
         assert analyze(base, [{"text": "Recovered."}]).status_code == 200
+
+
+def test_requests_queued_behind_a_busy_worker_share_one_forward_pass(trained):
+    """With max_wait_ms=0 nobody is held back, yet whatever queued meanwhile is batched together."""
+    from model.predictor import Predictor
+    from serve.worker import BatchWorker
+
+    predictor = Predictor.load(trained["model_dir"])
+    texts = [f"Sentence number {i} about the fighting in the valley." for i in range(24)]
+    worker = BatchWorker(predictor, max_batch=64, max_wait_ms=0, queue_size=64)
+    try:
+        futures = [worker.submit([text], None) for text in texts]
+        rows = [future.result(timeout=120)[0] for future in futures]
+    finally:
+        worker.close()
+    assert worker.batches_run <= 4, f"{len(texts)} queued requests took {worker.batches_run} forward passes"
+    alone = predictor.analyze_sentences(texts)
+    assert [r["text"] for r in rows] == texts
+    for got, want in zip(rows, alone, strict=True):
+        assert got["stance"] == want["stance"]
+        assert all(abs(got["stance_probs"][k] - want["stance_probs"][k]) < 1e-5 for k in want["stance_probs"])
