@@ -22,6 +22,8 @@ from model.splitter import split_sentences
 
 RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
 DEFAULT_RUNTIME = "torch"
+# Padding a batch may add, as a share of its real tokens, before it is split (see length_buckets).
+PADDING_BUDGET = 0.1
 
 
 class EmptyTextError(ValueError):
@@ -174,9 +176,9 @@ class Predictor:
         stance = np.zeros((len(windows), n_stance), dtype=np.float32)
         loaded = np.zeros(len(windows), dtype=np.float32)
         tokens: list[np.ndarray] = [np.zeros(0)] * len(windows)
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+        lengths = [len(w.input_ids) for w in windows]
         pad_id = self.tokenizer.pad_token_id or 0
-        for batch in _chunks(order, self.batch_size):
+        for batch in length_buckets(lengths, self.batch_size):
             width = max(len(windows[i].input_ids) for i in batch)
             ids = np.full((len(batch), width), pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -202,9 +204,26 @@ def _make_backend(runtime: str, network: Any, folder: Path | None, tokenizer: An
     return OnnxBackend.from_folder(folder, network, quantize=runtime == "onnx-int8")
 
 
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def length_buckets(lengths: Sequence[int], max_size: int, max_padding: float = PADDING_BUDGET) -> Iterable[list[int]]:
+    """Indices grouped into batches of similar length, shortest first.
+
+    Padding is pure waste on a CPU (a batch costs its longest member times its size),
+    while one more forward call costs little, so a batch is closed early as soon as
+    adding the next (longer) item would make padding exceed ``max_padding`` of its real
+    tokens. This matters most for the server, whose micro-batches mix whatever
+    requests arrived together.
+    """
+    batch: list[int] = []
+    real = 0
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        length = lengths[index]
+        if batch and (len(batch) >= max_size or length * (len(batch) + 1) > (1 + max_padding) * (real + length)):
+            yield batch
+            batch, real = [], 0
+        batch.append(index)
+        real += length
+    if batch:
+        yield batch
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
