@@ -25,6 +25,7 @@ from torch import nn
 from model.backends import Logits
 from model.io import weights_digest
 from model.network import StanceLensModel, mean_pool
+from model.registry import cache_dir
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -257,10 +258,29 @@ def quantize_int8(source: Path, target: Path) -> None:
 
 
 def artefact_paths(folder: Path, digest: str | None = None) -> dict[str, Path]:
-    """Where the exports of the weights in ``folder`` live: ``onnx/<digest>-<tag>.onnx`` (see ARTEFACT_TAGS)."""
+    """Where the exports of the weights in ``folder`` live: ``onnx/<digest>-<tag>.onnx`` (see ARTEFACT_TAGS).
+
+    Beside the model when that folder is writable (or already holds them); otherwise in
+    the user's cache (``$STANCELENS_CACHE/onnx``), so a model on a read-only mount still
+    gets its fast path. The digest in the name keeps exports of different weights apart.
+    """
     folder = Path(folder)
     digest = digest or weights_digest(folder)
-    return {kind: folder / ONNX_DIR / f"{digest}-{tag}.onnx" for kind, tag in ARTEFACT_TAGS.items()}
+    names = {kind: f"{digest}-{tag}.onnx" for kind, tag in ARTEFACT_TAGS.items()}
+    beside = folder / ONNX_DIR
+    if any((beside / name).is_file() for name in names.values()) or _writable(beside):
+        base = beside
+    else:
+        base = cache_dir() / ONNX_DIR
+    return {kind: base / name for kind, name in names.items()}
+
+
+def _writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK)
 
 
 def ensure_artefact(folder: Path, network: StanceLensModel, quantize: bool) -> Path:

@@ -17,11 +17,10 @@ import numpy as np
 
 from model.backends import Backend, TorchBackend
 from model.io import ModelMeta, load_model_folder
+from model.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from model.spans import CharSpan, best_token_span, decode_spans, merge_spans
 from model.splitter import split_sentences
 
-RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
-DEFAULT_RUNTIME = "torch"
 # Padding a batch may add, as a share of its real tokens, before it is split (see length_buckets).
 PADDING_BUDGET = 0.1
 

@@ -6,12 +6,13 @@ import os
 from dataclasses import dataclass, fields
 
 from model.registry import DEFAULT_MODEL_REF
+from model.runtimes import DEFAULT_RUNTIME
 
 
 @dataclass
 class ServerSettings:
     model_ref: str = DEFAULT_MODEL_REF
-    runtime: str = "torch"
+    runtime: str = DEFAULT_RUNTIME
     max_doc_chars: int = 100_000  # characters in one document
     max_documents: int = 64  # documents (or sentences) in one request
     max_total_chars: int = 400_000  # characters across one request

@@ -11,6 +11,7 @@ import typer
 
 import model  # noqa: F401  (offline Hugging Face settings before anything imports transformers)
 from model.registry import DEFAULT_MODEL_REF, PROJECT_ROOT
+from model.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
 app = typer.Typer(help="Stance (pro_nrf / pro_taliban / neutral) and loaded-language analysis.", no_args_is_help=True)
 data_app = typer.Typer(help="Corpus tools.", no_args_is_help=True)
@@ -19,7 +20,9 @@ app.add_typer(data_app, name="data")
 EXIT_RECORD_ERRORS = 3
 
 ModelOption = Annotated[str, typer.Option("--model", help="Model folder or registry URI.")]
-RuntimeOption = Annotated[str, typer.Option("--runtime", help="torch | torch-int8 | onnx | onnx-int8")]
+RuntimeOption = Annotated[
+    str, typer.Option("--runtime", help=f"{' | '.join(RUNTIMES)}; onnx-int8 is fastest, onnx equals torch exactly")
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -72,7 +75,7 @@ def score(
     loaded_threshold: Annotated[
         float | None, typer.Option(help="Override the model's loaded-language threshold.")
     ] = None,
-    runtime: RuntimeOption = "torch",
+    runtime: RuntimeOption = DEFAULT_RUNTIME,
     batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 32,
     restart: Annotated[bool, typer.Option(help="Ignore an existing checkpoint and start over.")] = False,
     table: Annotated[bool, typer.Option(help="Also print a per-sentence table and document summaries.")] = False,
@@ -123,7 +126,7 @@ def serve(
     model_ref: ModelOption = DEFAULT_MODEL_REF,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    runtime: RuntimeOption = "torch",
+    runtime: RuntimeOption = DEFAULT_RUNTIME,
 ) -> None:
     """Run the HTTP API and the analyst web page (limits: see serve/settings.py or README)."""
     import uvicorn
@@ -143,7 +146,7 @@ def evaluate(
     model_ref: ModelOption = DEFAULT_MODEL_REF,
     baseline: Annotated[bool, typer.Option(help="Also evaluate the TF-IDF baseline on the same records.")] = True,
     out: Annotated[Path, typer.Option(help="Folder for the report and plots.")] = PROJECT_ROOT / "out" / "eval",
-    runtime: RuntimeOption = "torch",
+    runtime: RuntimeOption = DEFAULT_RUNTIME,
 ) -> None:
     """Evaluate a model (and the baseline) on labelled data; log the report to MLflow."""
     from model.registry import ModelRefError

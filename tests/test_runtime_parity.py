@@ -239,3 +239,24 @@ def test_changed_weights_get_a_new_artefact(model_dir: Path, tmp_path: Path) -> 
     assert onnx_runtime.build_counter["fp32"] == before + 1
     assert backend.model_path == copy / "onnx" / f"{weights_digest(copy)}-fp32.onnx"
     assert backend.model_path.name != onnx_runtime.artefact_paths(model_dir)["fp32"].name
+
+
+@pytest.mark.slow
+def test_a_model_folder_that_cannot_hold_exports_uses_the_cache(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where ``<model>/onnx`` cannot be created (here a file is in the way), exports go to the user cache."""
+    from model.io import weights_digest
+    from model.predictor import Predictor
+
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for item in model_dir.iterdir():
+        if item.is_file():
+            (copy / item.name).write_bytes(item.read_bytes())
+    (copy / "onnx").write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("STANCELENS_CACHE", str(tmp_path / "cache"))
+
+    predictor = Predictor.load(copy, runtime="onnx")
+    assert predictor.backend.model_path == tmp_path / "cache" / "onnx" / f"{weights_digest(copy)}-fp32.onnx"
+    assert predictor.analyze_sentences(["The valley was quiet on Monday."])[0]["stance"]

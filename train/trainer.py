@@ -143,7 +143,7 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
                     break
             bar.close()
             network.eval()
-            predictor = Predictor(network.to("cpu"), tokenizer, meta)
+            predictor = Predictor(network.to("cpu"), tokenizer, meta, runtime="torch")  # in memory: no folder yet
             val_metrics, _ = evaluate_split(predictor, data.validation)
             network.to(device)
             epoch_row = {
@@ -168,7 +168,8 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
         elapsed = time.monotonic() - started
         network.load_state_dict(best_state)
         network.to("cpu").eval()
-        uncalibrated = Predictor(network, tokenizer, meta).analyze_sentences([r["text"] for r in data.validation])
+        in_memory = Predictor(network, tokenizer, meta, runtime="torch")
+        uncalibrated = in_memory.analyze_sentences([r["text"] for r in data.validation])
         meta.stance_temperature, meta.loaded_threshold = calibrate(uncalibrated, data.validation, meta.stance_labels)
         mlflow.log_metrics({"stance_temperature": meta.stance_temperature, "loaded_threshold": meta.loaded_threshold})
         meta.training = {

@@ -1,0 +1,18 @@
+"""The inference runtimes and which one is the default, kept free of heavy imports.
+
+Measured on 2 CPU cores (docs/PERFORMANCE.md, bench/bench_inference.py):
+
+- ``onnx`` (ONNX Runtime, fp32) gives the same outputs as PyTorch (largest stance
+  probability difference 0.000 on the corpus test split and the seed set) and is faster
+  than it, most of all on the small batches a server sees. Its result for a sentence
+  does not depend on the other sentences of its batch. It is the default.
+- ``onnx-int8`` is the fastest and passes the accuracy bar (labels >= 98% equal, F1
+  within one point), but dynamic quantization scales activations per batch, so a
+  sentence's probabilities move by up to ~0.09 with its batch neighbours (0.4-0.6% of
+  labels change): opt in for large archives where speed beats exact reproducibility.
+- ``torch`` is the reference; ``torch-int8`` fails the accuracy bar and is kept for
+  comparison only.
+"""
+
+RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
+DEFAULT_RUNTIME = "onnx"
