@@ -79,3 +79,29 @@ def test_a_weaker_candidate_does_not_replace_the_champion(trained, client):
         outcome = promote_if_better(client, "999")
     assert outcome["promoted"] is False and outcome["champion_version"] == champion.version
     assert client.get_model_version_by_alias("stancelens", "champion").version == champion.version
+
+
+def test_champion_is_rescored_when_the_validation_data_changed(trained, client, small_corpus, monkeypatch):
+    """A candidate trained on another corpus version is compared with the champion on its own validation split."""
+    from train.records import load_corpus, split_records
+    from train.tracking import promote_if_better
+    from train.trainer import _validation_macro_f1
+
+    for key in ("MLFLOW_TRACKING_URI", "STANCELENS_CACHE"):
+        monkeypatch.setenv(key, trained["env"][key])
+    records = split_records(load_corpus(small_corpus), "validation")[:40]
+    champion = client.get_model_version_by_alias("stancelens", "champion")
+    asked: list[str] = []
+
+    def rescore(ref: str) -> float:
+        asked.append(ref)
+        return _validation_macro_f1(ref, records)
+
+    experiment = client.get_run(trained["run_id"]).info.experiment_id
+    with mlflow.start_run(experiment_id=experiment, run_name="new-corpus-version"):
+        mlflow.set_tag("data.validation_sha", "another-corpus-version")
+        mlflow.log_metric("val_stance_macro_f1", -1.0)
+        outcome = promote_if_better(client, "999", rescore)
+    assert asked == [f"models:/stancelens/{champion.version}"]
+    assert outcome["basis"].startswith("champion re-scored")
+    assert 0.0 <= outcome["champion_score"] <= 1.0 and outcome["promoted"] is False

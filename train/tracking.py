@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,9 @@ def log_confusion_matrix(matrix: list[list[int]], labels: list[str], artifact: s
     plt.close(fig)
 
 
-def log_and_register_model(model_dir: Path, register: bool) -> dict[str, Any]:
+def log_and_register_model(
+    model_dir: Path, register: bool, rescore: Callable[[str], float] | None = None
+) -> dict[str, Any]:
     """Log the folder as a pyfunc model; register it as candidate and maybe promote it.
 
     The pyfunc is logged from code (no pickled Python object), with the project's
@@ -94,19 +97,42 @@ def log_and_register_model(model_dir: Path, register: bool) -> dict[str, Any]:
     version = str(info.registered_model_version)
     client = MlflowClient()
     client.set_registered_model_alias(REGISTERED_NAME, "candidate", version)
-    return promote_if_better(client, version)
+    return promote_if_better(client, version, rescore)
 
 
-def promote_if_better(client: MlflowClient, version: str) -> dict[str, Any]:
-    """Make ``version`` the champion only if it beats the current one on validation macro-F1."""
-    run_id = mlflow.active_run().info.run_id
-    new_score = client.get_run(run_id).data.metrics.get(SELECTION_METRIC, float("-inf"))
+# Tag (from the data info) that says which validation records a run was scored on.
+VALIDATION_DATA_TAG = "data.validation_sha"
+
+
+def promote_if_better(
+    client: MlflowClient, version: str, rescore: Callable[[str], float] | None = None
+) -> dict[str, Any]:
+    """Make ``version`` the champion only if it beats the current one on validation macro-F1.
+
+    Scores are only comparable on the same validation records. When the corpus has
+    changed since the champion was trained, ``rescore`` (given a ``models:/`` URI) scores
+    the champion on this run's validation split, so a new corpus version is judged
+    against the old model fairly instead of against a number from other data.
+    """
+    run = client.get_run(mlflow.active_run().info.run_id)
+    new_score = run.data.metrics.get(SELECTION_METRIC, float("-inf"))
+    basis = "no champion yet"
     try:
         champion = client.get_model_version_by_alias(REGISTERED_NAME, "champion")
-        old_score = client.get_run(champion.run_id).data.metrics.get(SELECTION_METRIC, float("-inf"))
-        old_version = champion.version
     except MlflowException:
-        old_score, old_version = None, None
+        champion = None
+    old_score, old_version = None, None
+    if champion is not None:
+        old_version = champion.version
+        champion_run = client.get_run(champion.run_id)
+        old_score = champion_run.data.metrics.get(SELECTION_METRIC, float("-inf"))
+        basis = "both scored on the same validation split"
+        if champion_run.data.tags.get(VALIDATION_DATA_TAG) != run.data.tags.get(VALIDATION_DATA_TAG):
+            if rescore is not None:
+                old_score = rescore(f"models:/{REGISTERED_NAME}/{champion.version}")
+                basis = "champion re-scored on this run's validation split (the data changed)"
+            else:
+                basis = "champion's score is from other validation data (not re-scored)"
     promoted = old_score is None or new_score > old_score
     if promoted:
         client.set_registered_model_alias(REGISTERED_NAME, "champion", version)
@@ -116,6 +142,7 @@ def promote_if_better(client: MlflowClient, version: str) -> dict[str, Any]:
         "candidate_score": new_score,
         "champion_version": old_version,
         "champion_score": old_score,
+        "basis": basis,
         "promoted": promoted,
     }
     mlflow.log_dict(comparison, "champion_comparison.json")

@@ -31,6 +31,7 @@ from train.calibration import calibrate
 from train.config import Config
 from train.datasets_bundle import DataBundle, build_data
 from train.metrics import numeric, score_predictions
+from train.records import Record
 
 
 @dataclass
@@ -210,5 +211,13 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
             history_path = Path(tmp) / "history.json"
             history_path.write_text(tracking.dump_json(history), encoding="utf-8")
             mlflow.log_artifact(str(history_path))
-        registry = tracking.log_and_register_model(model_dir, config.tracking.register)
+        registry = tracking.log_and_register_model(
+            model_dir, config.tracking.register, rescore=lambda ref: _validation_macro_f1(ref, data.validation)
+        )
         return TrainResult(model_dir, run.info.run_id, val_metrics, test_metrics, history, registry)
+
+
+def _validation_macro_f1(model_ref: str, records: list[Record]) -> float:
+    """Stance macro-F1 of a registered model on ``records``: the champion judged on today's validation split."""
+    rows = Predictor.from_ref(model_ref).analyze_sentences([r["text"] for r in records])
+    return float(score_predictions(records, rows)["stance_macro_f1"])
