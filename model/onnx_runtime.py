@@ -310,9 +310,11 @@ class OnnxBackend:
         )
 
     @classmethod
-    def from_folder(cls, folder: Path, network: StanceLensModel, quantize: bool = False) -> OnnxBackend:
+    def from_folder(
+        cls, folder: Path, network: StanceLensModel, quantize: bool = False, threads: int | None = None
+    ) -> OnnxBackend:
         """Load (exporting and quantizing on first use) the ONNX graph of the model in ``folder``."""
-        return cls(ensure_artefact(Path(folder), network, quantize), quantize=quantize)
+        return cls(ensure_artefact(Path(folder), network, quantize), quantize=quantize, threads=threads)
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Logits:
         feeds = {

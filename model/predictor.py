@@ -8,6 +8,7 @@ nothing is silently truncated.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class Predictor:
         batch_size: int = 32,
         folder: Path | None = None,
         model_ref: str | None = None,
+        threads: int | None = None,
     ):
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
@@ -59,7 +61,10 @@ class Predictor:
         self.model_ref = model_ref or (str(folder) if folder else "in-memory")
         self.runtime = runtime
         self.batch_size = batch_size
-        self.backend: Backend = _make_backend(runtime, network, folder, tokenizer, meta)
+        self.backend: Backend = _make_backend(runtime, network, folder, threads)
+        # Fast tokenizers refuse concurrent calls that set truncation ("Already borrowed"):
+        # server worker threads share one Predictor, so tokenisation takes turns.
+        self._tokenizer_lock = threading.Lock()
 
     @classmethod
     def load(cls, folder: str | Path, **kwargs: Any) -> Predictor:
@@ -150,15 +155,16 @@ class Predictor:
         return results
 
     def _windows(self, sentences: Sequence[str]) -> list[_Window]:
-        encoded = self.tokenizer(
-            list(sentences),
-            truncation=True,
-            max_length=self.meta.max_length,
-            stride=self.meta.window_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-        )
+        with self._tokenizer_lock:
+            encoded = self.tokenizer(
+                list(sentences),
+                truncation=True,
+                max_length=self.meta.max_length,
+                stride=self.meta.window_stride,
+                return_overflowing_tokens=True,
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+            )
         windows = []
         for i, sample in enumerate(encoded["overflow_to_sample_mapping"]):
             special = encoded["special_tokens_mask"][i]
@@ -193,14 +199,14 @@ class Predictor:
         return stance, loaded, tokens
 
 
-def _make_backend(runtime: str, network: Any, folder: Path | None, tokenizer: Any, meta: ModelMeta) -> Backend:
+def _make_backend(runtime: str, network: Any, folder: Path | None, threads: int | None) -> Backend:
     if runtime == "torch":
         return TorchBackend(network)
     if runtime == "torch-int8":
         return TorchBackend(network, quantize=True)
     from model.onnx_runtime import OnnxBackend
 
-    return OnnxBackend.from_folder(folder, network, quantize=runtime == "onnx-int8")
+    return OnnxBackend.from_folder(folder, network, quantize=runtime == "onnx-int8", threads=threads)
 
 
 def length_buckets(lengths: Sequence[int], max_size: int, max_padding: float = PADDING_BUDGET) -> Iterable[list[int]]:

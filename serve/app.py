@@ -96,11 +96,19 @@ class ServerState:
 
     def load(self) -> None:
         try:
+            loops, threads = self.settings.worker_layout()
             self.predictor = Predictor.from_ref(
-                self.settings.model_ref, runtime=self.settings.runtime, batch_size=self.settings.max_batch_sentences
+                self.settings.model_ref,
+                runtime=self.settings.runtime,
+                batch_size=self.settings.max_batch_sentences,
+                threads=threads,
             )
             self.worker = BatchWorker(
-                self.predictor, self.settings.max_batch_sentences, self.settings.max_wait_ms, self.settings.queue_size
+                self.predictor,
+                self.settings.max_batch_sentences,
+                self.settings.max_wait_ms,
+                self.settings.queue_size,
+                threads=loops,
             )
         except Exception as exc:  # reported by /ready
             self.load_error = f"{type(exc).__name__}: {exc}"

@@ -22,8 +22,21 @@ class ServerSettings:
     # as fast per sentence as batch 32, and random-length micro-batches pay for padding.
     max_wait_ms: float = 0.0
     queue_size: int = 64  # pending requests before the server answers 503
+    # Worker loops, each running whole micro-batches on its own core (ONNX runtimes only; the
+    # torch runtimes use one loop and torch's own threads). 0: one per physical core.
+    workers: int = 0
     retry_after_s: int = 2
     api_key: str | None = None  # when set, /v1/* needs the X-API-Key header
+
+    def worker_layout(self) -> tuple[int, int | None]:
+        """(worker loops, threads per ONNX call): the cores split between loops, never oversubscribed."""
+        if not self.runtime.startswith("onnx"):
+            return 1, None
+        from model.onnx_runtime import physical_cores
+
+        cores = physical_cores()
+        loops = max(1, min(self.workers or cores, cores))
+        return loops, max(1, cores // loops)
 
     @property
     def max_body_bytes(self) -> int:

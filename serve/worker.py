@@ -29,14 +29,25 @@ class Job:
 
 
 class BatchWorker:
-    def __init__(self, predictor: Predictor, max_batch: int, max_wait_ms: float, queue_size: int):
+    def __init__(self, predictor: Predictor, max_batch: int, max_wait_ms: float, queue_size: int, threads: int = 1):
+        """``threads`` loops share the queue and the predictor; each runs its own micro-batches.
+
+        With a single-threaded ONNX session per call, two loops on two cores keep both
+        cores busy with whole batches, instead of one batch whose every operator is split
+        over two threads that must meet after each step (costly for small batches, and
+        worse when the event loop takes a core away in between).
+        """
         self.predictor = predictor
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
-        self.thread = threading.Thread(target=self._loop, name="stancelens-worker", daemon=True)
+        self.threads = [
+            threading.Thread(target=self._loop, name=f"stancelens-worker-{i}", daemon=True) for i in range(threads)
+        ]
+        self._count_lock = threading.Lock()
         self.batches_run = 0
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
 
     def submit(self, sentences: list[str], threshold: float | None) -> Future:
         job = Job(sentences, threshold)
@@ -47,8 +58,10 @@ class BatchWorker:
         return job.future
 
     def close(self) -> None:
-        self.jobs.put(None)
-        self.thread.join(timeout=10)
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join(timeout=10)
 
     def _loop(self) -> None:
         while True:
@@ -104,4 +117,5 @@ class BatchWorker:
             for job in jobs:
                 job.future.set_result(rows[start : start + len(job.sentences)])
                 start += len(job.sentences)
-        self.batches_run += 1
+        with self._count_lock:
+            self.batches_run += 1

@@ -165,3 +165,19 @@ def test_requests_queued_behind_a_busy_worker_share_one_forward_pass(trained):
     for got, want in zip(rows, alone, strict=True):
         assert got["stance"] == want["stance"]
         assert all(abs(got["stance_probs"][k] - want["stance_probs"][k]) < 1e-5 for k in want["stance_probs"])
+
+
+def test_concurrent_requests_get_the_answers_they_get_alone(server):
+    """Several worker loops share one model: answers must not depend on what else is in flight."""
+    texts = [f"Fighters of both sides were seen near the pass on day {i}." for i in range(24)]
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server, timeout=120) as client:
+            calls = [client.post("/v1/analyze", json={"documents": [{"text": t}], "sentences": True}) for t in texts]
+            return await asyncio.gather(*calls)
+
+    together = [r.json()["results"][0]["sentences"][0] for r in asyncio.run(burst())]
+    for text, got in zip(texts, together, strict=True):
+        alone = analyze(server, [{"text": text}], sentences=True).json()["results"][0]["sentences"][0]
+        assert got["text"] == text and got["stance"] == alone["stance"]
+        assert all(abs(got["stance_probs"][k] - alone["stance_probs"][k]) < 1e-5 for k in alone["stance_probs"])
