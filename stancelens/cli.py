@@ -243,11 +243,21 @@ def data_build(
     drafts: Annotated[Path, typer.Argument(help="Folder of writers' draft JSONL files.")],
     out: Annotated[Path, typer.Option(help="Corpus folder to write.")] = PROJECT_ROOT / "data" / "corpus",
     seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 13,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Ignore the corpus in --out: re-split everything, labels from drafts.")
+    ] = False,
 ) -> None:
-    """Convert drafts (phrases) to corpus records (offsets) and assign topic-clustered splits."""
+    """Convert drafts (phrases) to corpus records (offsets) and assign topic-clustered splits.
+
+    By default the corpus already in --out is kept authoritative: its sentences keep their
+    (adjudicated) labels and its topics their splits; only new drafts are added.
+    """
     from train.corpus_build import build_corpus
 
-    counts = build_corpus(drafts, out, seed)
+    try:
+        counts = build_corpus(drafts, out, seed, previous=None if fresh else out)
+    except ValueError as exc:
+        _fail(str(exc))
     typer.echo(json.dumps(counts, indent=2))
 
 

@@ -123,3 +123,32 @@ def test_agreement_is_recomputable_and_meets_targets():
     loaded = float(re.search(r"loaded kappa ([\d.]+)", proc.stdout.decode()).group(1))
     assert "sample: 450 sentences" in proc.stdout.decode()
     assert stance >= 0.80 and loaded >= 0.70
+
+
+def _write_drafts(folder: Path, topic: str, texts: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"text": t, "stance": "neutral", "loaded_phrases": [], "register": "wire", "topic": topic} for t in texts]
+    (folder / f"{topic}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_rebuilding_keeps_adjudicated_labels_and_released_splits(tmp_path: Path):
+    """New drafts are added around the corpus as it stands: corrected labels and splits are not undone."""
+    drafts, corpus = tmp_path / "drafts", tmp_path / "corpus"
+    _write_drafts(drafts, "old-story", [f"Convoy number {i} reached the district centre." for i in range(4)])
+    assert run_cli("data", "build", str(drafts), "--out", str(corpus)).returncode == 0
+    records = [json.loads(line) for line in (corpus / "wire.jsonl").read_text(encoding="utf-8").splitlines()]
+    records[0]["stance"] = "pro_taliban"  # as if corrected in adjudication
+    for record in records:
+        record["split"] = "test"  # as if released as test data
+    (corpus / "wire.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+    _write_drafts(drafts, "new-story", ["A separate report described flooding in the eastern provinces."])
+    assert run_cli("data", "build", str(drafts), "--out", str(corpus)).returncode == 0
+    rebuilt = {r["id"]: r for r in map(json.loads, (corpus / "wire.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert len(rebuilt) == 5
+    assert rebuilt[records[0]["id"]]["stance"] == "pro_taliban"
+    assert all(rebuilt[r["id"]]["split"] == "test" for r in records)
+
+    assert run_cli("data", "build", str(drafts), "--out", str(corpus), "--fresh").returncode == 0
+    fresh = {r["id"]: r for r in map(json.loads, (corpus / "wire.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert fresh[records[0]["id"]]["stance"] == "neutral"

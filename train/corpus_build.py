@@ -73,8 +73,15 @@ def near_duplicate_pairs(texts: list[str], threshold: float = NEAR_DUPLICATE_COS
     return pairs
 
 
-def assign_splits(records: list[Record], seed: int = 13) -> list[Record]:
-    """Give every record a split by topic cluster (topics merged through near-duplicates)."""
+def assign_splits(records: list[Record], seed: int = 13, fixed: dict[str, str] | None = None) -> list[Record]:
+    """Give every record a split by topic cluster (topics merged through near-duplicates).
+
+    ``fixed`` maps topics of an earlier corpus version to their split: a cluster holding
+    such a topic keeps that split, so a new version only adds to the test set and never
+    moves a sentence a released model was evaluated on into training. New clusters fill
+    the splits towards their target shares.
+    """
+    fixed = fixed or {}
     parent: dict[str, str] = {}
 
     def find(topic: str) -> str:
@@ -89,10 +96,23 @@ def assign_splits(records: list[Record], seed: int = 13) -> list[Record]:
     clusters: dict[str, list[int]] = defaultdict(list)
     for index, record in enumerate(records):
         clusters[find(record["topic"])].append(index)
-    order = sorted(clusters)
-    random.Random(seed).shuffle(order)
     targets = {name: share * len(records) for name, share in SPLIT_SHARES.items()}
     filled = dict.fromkeys(SPLIT_SHARES, 0)
+    free = []
+    for root, members in clusters.items():
+        kept = {fixed[records[i]["topic"]] for i in members if records[i]["topic"] in fixed}
+        if len(kept) > 1:
+            topics = sorted({records[i]["topic"] for i in members})
+            raise ValueError(f"near-duplicates join topics of different fixed splits {sorted(kept)}: {topics}")
+        if kept:
+            split = kept.pop()
+            for index in members:
+                records[index]["split"] = split
+            filled[split] = filled.get(split, 0) + len(members)
+        else:
+            free.append(root)
+    order = sorted(free)
+    random.Random(seed).shuffle(order)
     for root in order:
         members = clusters[root]
         split = next((name for name in SPLIT_SHARES if filled[name] + len(members) <= targets[name] * 1.05), "train")
@@ -103,8 +123,13 @@ def assign_splits(records: list[Record], seed: int = 13) -> list[Record]:
     return records
 
 
-def build_corpus(draft_dir: Path, out_dir: Path, seed: int = 13) -> dict[str, int]:
-    """Convert every draft file, dedupe exact repeats, split, and write one file per register."""
+def build_corpus(draft_dir: Path, out_dir: Path, seed: int = 13, previous: Path | None = None) -> dict[str, int]:
+    """Convert every draft file, dedupe exact repeats, split, and write one file per register.
+
+    With ``previous`` (the corpus folder as it stands), sentences already in it keep their
+    labels, which may have been corrected in adjudication after drafting, and their
+    topics keep their splits.
+    """
     records: dict[str, Record] = {}
     for path in sorted(draft_dir.glob("*.jsonl")):
         for line_no, draft in enumerate(read_jsonl(path), start=1):
@@ -113,7 +138,14 @@ def build_corpus(draft_dir: Path, out_dir: Path, seed: int = 13) -> dict[str, in
             except (KeyError, ValueError) as exc:
                 raise ValueError(f"{path}:{line_no}: {exc}") from exc
             records.setdefault(record["id"], record)
-    ordered = assign_splits(sorted(records.values(), key=lambda r: r["id"]), seed)
+    fixed: dict[str, str] = {}
+    if previous is not None and previous.is_dir():
+        for path in sorted(previous.glob("*.jsonl")):
+            for old in read_jsonl(path):
+                fixed[old["topic"]] = old["split"]
+                if old["id"] in records:
+                    records[old["id"]].update({k: old[k] for k in ("stance", "loaded", "loaded_spans")})
+    ordered = assign_splits(sorted(records.values(), key=lambda r: r["id"]), seed, fixed)
     by_register: dict[str, list[Record]] = defaultdict(list)
     for record in ordered:
         by_register[record["source"].split("/", 1)[1]].append(record)
