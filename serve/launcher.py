@@ -37,14 +37,14 @@ def free_port() -> int:
 def running_server(
     model: str | Path,
     env: dict[str, str] | None = None,
-    runtime: str = "torch",
+    runtime: str | None = None,
     log_path: Path | None = None,
     ready_timeout: float = 180.0,
 ) -> Iterator[ServerProcess]:
     """Run ``stancelens serve`` on a free loopback port until the block ends; wait for /ready first."""
     port = free_port()
     command = [sys.executable, "-m", "stancelens.cli", "serve", "--model", str(model), "--port", str(port)]
-    command += ["--host", "127.0.0.1", "--runtime", runtime]
+    command += ["--host", "127.0.0.1"] + (["--runtime", runtime] if runtime else [])
     sink = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env or dict(os.environ), stdout=sink, stderr=subprocess.STDOUT

@@ -123,12 +123,21 @@ def score(
 
 @app.command()
 def serve(
-    model_ref: ModelOption = DEFAULT_MODEL_REF,
+    model_ref: Annotated[
+        str | None,
+        typer.Option("--model", help=f"Model folder or registry URI [env STANCELENS_MODEL_REF; {DEFAULT_MODEL_REF}]"),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    runtime: RuntimeOption = DEFAULT_RUNTIME,
+    runtime: Annotated[
+        str | None,
+        typer.Option("--runtime", help=f"{' | '.join(RUNTIMES)} [env STANCELENS_RUNTIME; {DEFAULT_RUNTIME}]"),
+    ] = None,
 ) -> None:
-    """Run the HTTP API and the analyst web page (limits: see serve/settings.py or README)."""
+    """Run the HTTP API and the analyst web page (limits: see serve/settings.py or README).
+
+    Options given on the command line win over STANCELENS_* variables, which win over defaults.
+    """
     import uvicorn
 
     from serve.app import create_app

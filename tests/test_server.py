@@ -181,3 +181,12 @@ def test_concurrent_requests_get_the_answers_they_get_alone(server):
         alone = analyze(server, [{"text": text}], sentences=True).json()["results"][0]["sentences"][0]
         assert got["text"] == text and got["stance"] == alone["stance"]
         assert all(abs(got["stance_probs"][k] - alone["stance_probs"][k]) < 1e-5 for k in alone["stance_probs"])
+
+
+def test_runtime_defaults_to_onnx_and_follows_the_environment(server, trained):
+    from model.runtimes import DEFAULT_RUNTIME
+
+    body = {"documents": [{"text": "The pass was open."}], "sentences": True}
+    assert httpx.post(f"{server}/v1/analyze", json=body).json()["model"]["runtime"] == DEFAULT_RUNTIME == "onnx"
+    with running_server(trained["model_dir"], {**trained["env"], "STANCELENS_RUNTIME": "torch"}) as other:
+        assert httpx.post(f"{other.base}/v1/analyze", json=body).json()["model"]["runtime"] == "torch"
