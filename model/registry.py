@@ -25,8 +25,17 @@ def tracking_uri() -> str:
 
 
 def artifact_root() -> str:
-    """Where new experiments keep artifacts: beside the SQLite store, inside ``mlruns/``."""
-    return (PROJECT_ROOT / "mlruns" / "artifacts").as_uri()
+    """Where new experiments keep artifacts: an ``artifacts/`` folder beside the SQLite store.
+
+    For the default store that is ``mlruns/artifacts``; a store chosen with
+    ``MLFLOW_TRACKING_URI=sqlite:///elsewhere/mlflow.db`` keeps its artifacts beside it, so
+    runs and their files never end up in two places. Other stores (a tracking server)
+    decide for themselves (``None``).
+    """
+    uri = tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        return ""
+    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts").as_uri()
 
 
 def cache_dir() -> Path:

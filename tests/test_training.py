@@ -105,3 +105,12 @@ def test_champion_is_rescored_when_the_validation_data_changed(trained, client, 
     assert asked == [f"models:/stancelens/{champion.version}"]
     assert outcome["basis"].startswith("champion re-scored")
     assert 0.0 <= outcome["champion_score"] <= 1.0 and outcome["promoted"] is False
+
+
+def test_artifacts_live_beside_the_store_in_use(trained, client):
+    """A store chosen with MLFLOW_TRACKING_URI keeps its artifacts beside it, not in the repository."""
+    from pathlib import Path
+
+    store = Path(trained["env"]["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
+    artifact_uri = client.get_run(trained["run_id"]).info.artifact_uri
+    assert artifact_uri.startswith((store.parent / "artifacts").as_uri())

@@ -28,7 +28,8 @@ def use_experiment(name: str) -> str:
     mlflow.set_tracking_uri(tracking_uri())
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        return mlflow.create_experiment(name, artifact_location=f"{artifact_root()}/{name}")
+        root = artifact_root()
+        return mlflow.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
     return experiment.experiment_id
 
 
