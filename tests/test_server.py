@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from serve.launcher import running_server
+from tests.conftest import ROOT
 
 LONG_SENTENCE = " ".join(["fighters"] * 2500 + ["valley"] * 2500) + "."
 
@@ -190,3 +191,15 @@ def test_runtime_defaults_to_onnx_and_follows_the_environment(server, trained):
     assert httpx.post(f"{server}/v1/analyze", json=body).json()["model"]["runtime"] == DEFAULT_RUNTIME == "onnx"
     with running_server(trained["model_dir"], {**trained["env"], "STANCELENS_RUNTIME": "torch"}) as other:
         assert httpx.post(f"{other.base}/v1/analyze", json=body).json()["model"]["runtime"] == "torch"
+
+
+def test_benchmark_load_generator_against_the_real_server(server):
+    """bench/bench_inference.py's keep-alive client: every request answered, latencies measured, bounded."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_inference import load_level
+
+    level = asyncio.run(load_level(server, ["The road was open.", "Clashes were reported."], 4, 5, cap_s=60))
+    assert level["ok"] == 20 and level["errors"] == 0, level["error_kinds"]
+    assert 0 < level["p50_ms"] <= level["p99_ms"] and level["sentences_per_s"] > 0
