@@ -473,7 +473,8 @@ async def load_level(base: str, sentences: list[str], clients: int, per_client: 
                 errors[str(status)] = errors.get(str(status), 0) + 1
 
     for i in range(clients):  # open the connections and warm the worker
-        await connections[i].post_json("/v1/analyze", {"documents": [{"text": sentences[i]}], "sentences": True}, 30.0)
+        warmup = {"documents": [{"text": sentences[i % len(sentences)]}], "sentences": True}
+        await connections[i].post_json("/v1/analyze", warmup, 30.0)
     started = time.perf_counter()
     tasks = [asyncio.create_task(one_client(i)) for i in range(clients)]
     _done, pending = await asyncio.wait(tasks, timeout=cap_s + 30)

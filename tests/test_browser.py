@@ -227,7 +227,7 @@ def test_page_shows_model_info_and_legend(session: Session) -> None:
     page = session.page
     wait_model(page)
     info = page.text_content("#model-info")
-    assert "loaded threshold" in info and "runtime torch" in info
+    assert "loaded threshold" in info and "runtime onnx" in info
     legend = page.eval_on_selector_all("#legend [data-stance]", "ns => ns.map(n => n.dataset.stance)")
     assert legend == list(STANCE_LABELS)
     # The slider starts at the model's threshold, marked as such.
