@@ -199,9 +199,19 @@ def _json_line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+# A cell starting with one of these is run as a formula by spreadsheet programs; scraped posts
+# can start with "=HYPERLINK(...)". Such cells get a leading apostrophe (OWASP's advice), which
+# spreadsheets show as text; JSONL output is never altered.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def _csv_line(values: list[Any]) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
+    csv.writer(buffer, lineterminator="\n").writerow([spreadsheet_safe(v) for v in values])
     return buffer.getvalue().encode("utf-8")
 
 

@@ -365,6 +365,16 @@ def test_downloads_json_and_csv(session: Session) -> None:
     assert session.external_requests() == []
 
 
+def test_csv_download_defuses_cells_that_spreadsheets_would_run(session: Session) -> None:
+    """A sentence starting with '=' reaches the spreadsheet as text (apostrophe), like the CLI's CSV."""
+    page = session.page
+    analyze(page, "=SUM(A1:A9) was posted under the report.\nThe valley was calm.")
+    _, body = download(page, "#download-csv")
+    table = list(csv.reader(io.StringIO(body)))
+    texts = [dict(zip(table[0], line, strict=True))["text"] for line in table[1:]]
+    assert texts == ["'=SUM(A1:A9) was posted under the report.", "The valley was calm."]
+
+
 def test_upload_utf8_file_is_rendered_with_its_offsets(session: Session) -> None:
     page = session.page
     wait_model(page)

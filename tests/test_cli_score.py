@@ -187,3 +187,22 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(trained, tmp_path)
 
     again = run_cli("score", str(docs), "--out", str(out), "--model", str(trained["model_dir"]))
     assert again.returncode == 0 and read_jsonl(out) == resumed  # a finished run is not redone
+
+
+def test_csv_cells_that_spreadsheets_would_run_as_formulas_are_defused(trained, tmp_path):
+    """A scraped post starting with '=' must reach a spreadsheet as text; the JSONL keeps it verbatim."""
+    src = tmp_path / "posts.jsonl"
+    post = '=HYPERLINK("http://example.invalid","Panjshir news")'
+    src.write_text(json.dumps({"id": "-post-1", "text": post}) + "\n", encoding="utf-8")
+    for fmt in ("csv", "jsonl"):
+        out = tmp_path / f"scored.{fmt}"
+        proc = run_cli("score", str(src), "--out", str(out), "--format", fmt, "--sentences",
+                       "--model", str(trained["model_dir"]))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+        if fmt == "csv":
+            with open(out, newline="", encoding="utf-8") as handle:
+                row = next(csv.DictReader(handle))
+            assert row["text"] == "'" + post and row["doc_id"] == "'-post-1"
+        else:
+            row = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+            assert row["text"] == post and row["doc_id"] == "-post-1"

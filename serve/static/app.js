@@ -460,7 +460,10 @@
   // ---------------------------------------------------------------- downloads
 
   function csvCell(value) {
-    const s = value === null || value === undefined ? "" : String(value);
+    let s = value === null || value === undefined ? "" : String(value);
+    // Spreadsheets run a text cell starting with = + - @ (or tab / CR) as a formula: prefix an
+    // apostrophe, as the CLI's CSV does (serve/batch.py: spreadsheet_safe).
+    if (typeof value === "string" && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
     return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   }
 
