@@ -24,7 +24,7 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
 
 
-def artifact_root() -> str:
+def artifact_root() -> str | None:
     """Where new experiments keep artifacts: an ``artifacts/`` folder beside the SQLite store.
 
     For the default store that is ``mlruns/artifacts``; a store chosen with
@@ -34,7 +34,7 @@ def artifact_root() -> str:
     """
     uri = tracking_uri()
     if not uri.startswith("sqlite:///"):
-        return ""
+        return None
     return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts").as_uri()
 
 

@@ -108,7 +108,7 @@ class ServerState:
                 self.settings.max_batch_sentences,
                 self.settings.max_wait_ms,
                 self.settings.queue_size,
-                threads=loops,
+                loops=loops,
             )
         except Exception as exc:  # reported by /ready
             self.load_error = f"{type(exc).__name__}: {exc}"

@@ -29,8 +29,8 @@ class Job:
 
 
 class BatchWorker:
-    def __init__(self, predictor: Predictor, max_batch: int, max_wait_ms: float, queue_size: int, threads: int = 1):
-        """``threads`` loops share the queue and the predictor; each runs its own micro-batches.
+    def __init__(self, predictor: Predictor, max_batch: int, max_wait_ms: float, queue_size: int, loops: int = 1):
+        """``loops`` threads share the queue and the predictor; each runs its own micro-batches.
 
         With a single-threaded ONNX session per call, two loops on two cores keep both
         cores busy with whole batches, instead of one batch whose every operator is split
@@ -42,7 +42,7 @@ class BatchWorker:
         self.max_wait = max_wait_ms / 1000.0
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
         self.threads = [
-            threading.Thread(target=self._loop, name=f"stancelens-worker-{i}", daemon=True) for i in range(threads)
+            threading.Thread(target=self._loop, name=f"stancelens-worker-{i}", daemon=True) for i in range(loops)
         ]
         self._count_lock = threading.Lock()
         self.batches_run = 0

@@ -219,5 +219,5 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
 
 def _validation_macro_f1(model_ref: str, records: list[Record]) -> float:
     """Stance macro-F1 of a registered model on ``records``: the champion judged on today's validation split."""
-    rows = Predictor.from_ref(model_ref).analyze_sentences([r["text"] for r in records])
-    return float(score_predictions(records, rows)["stance_macro_f1"])
+    metrics, _ = evaluate_split(Predictor.from_ref(model_ref), records)
+    return float(metrics["stance_macro_f1"])
