@@ -77,33 +77,53 @@ def multitask_loss(
     loaded_labels: torch.Tensor,
     token_labels: torch.Tensor,
     weights: LossWeights | None = None,
+    sample_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the task losses, each averaged only over records that carry its label.
 
     A batch in which no record has a label for a task contributes exactly zero for that
     task (not NaN), so mixed batches of stance-only and loaded-only records are safe.
+    ``sample_weights`` (one per record, the per-source weights of the config) make the
+    averages weighted; the default weighs every record alike.
     """
     weights = weights or LossWeights()
     zero = outputs.stance_logits.sum() * 0.0
+    if sample_weights is None:
+        sample_weights = torch.ones_like(loaded_labels, dtype=torch.float32)
     parts: dict[str, torch.Tensor] = {}
+
+    def weighted_mean(losses: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return (losses * w).sum() / w.sum().clamp(min=1e-12)
 
     stance_mask = stance_labels != IGNORE_INDEX
     parts["stance"] = (
-        F.cross_entropy(outputs.stance_logits[stance_mask].float(), stance_labels[stance_mask])
+        weighted_mean(
+            F.cross_entropy(outputs.stance_logits[stance_mask].float(), stance_labels[stance_mask], reduction="none"),
+            sample_weights[stance_mask],
+        )
         if stance_mask.any()
         else zero
     )
     loaded_mask = loaded_labels != IGNORE_INDEX
     parts["loaded"] = (
-        F.binary_cross_entropy_with_logits(
-            outputs.loaded_logits[loaded_mask].float(), loaded_labels[loaded_mask].float()
+        weighted_mean(
+            F.binary_cross_entropy_with_logits(
+                outputs.loaded_logits[loaded_mask].float(), loaded_labels[loaded_mask].float(), reduction="none"
+            ),
+            sample_weights[loaded_mask],
         )
         if loaded_mask.any()
         else zero
     )
     token_mask = token_labels != IGNORE_INDEX
+    token_weights = sample_weights.unsqueeze(1).expand_as(token_labels)
     parts["token"] = (
-        F.binary_cross_entropy_with_logits(outputs.token_logits[token_mask].float(), token_labels[token_mask].float())
+        weighted_mean(
+            F.binary_cross_entropy_with_logits(
+                outputs.token_logits[token_mask].float(), token_labels[token_mask].float(), reduction="none"
+            ),
+            token_weights[token_mask],
+        )
         if token_mask.any()
         else zero
     )

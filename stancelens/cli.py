@@ -48,6 +48,8 @@ def train(
     except (ConfigError, SharedDataMissing, FileNotFoundError) as exc:
         _fail(str(exc))
     val = result.validation
+    for note in result.notes:
+        typer.echo(f"data:         {note}")
     typer.echo(f"model folder: {result.model_dir}")
     typer.echo(f"mlflow run:   {result.run_id}")
     typer.echo(
@@ -102,6 +104,11 @@ def score(
         stats = score_files(predictor, inputs, out, options, sentences, fmt, loaded_threshold, restart)
     except ResumeMismatch as exc:
         _fail(str(exc))
+    if stats.already_complete is not None:
+        typer.echo(
+            f"already complete: {out} holds this job's {stats.already_complete} records "
+            "(same inputs, model, runtime and options); nothing to do, --restart scores them again"
+        )
     if table:
         from serve.report_table import print_tables
 
@@ -143,14 +150,21 @@ def serve(
     from serve.app import create_app
     from serve.settings import ServerSettings
 
-    settings = ServerSettings.from_env(model_ref=model_ref, runtime=runtime)
+    try:
+        settings = ServerSettings.from_env(model_ref=model_ref, runtime=runtime)
+    except ValueError as exc:
+        _fail(str(exc))
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 @app.command()
 def evaluate(
     data: Annotated[
-        str, typer.Argument(help="Labelled JSONL, or corpus-test | corpus-validation | seed | semeval-dev.")
+        str,
+        typer.Argument(
+            help="Labelled JSONL, or news-test | news-validation | corpus-test | corpus-validation | seed "
+            "| semeval-dev."
+        ),
     ],
     model_ref: ModelOption = DEFAULT_MODEL_REF,
     baseline: Annotated[bool, typer.Option(help="Also evaluate the TF-IDF baseline on the same records.")] = True,
@@ -210,20 +224,24 @@ def data_validate(
     shared: Annotated[Path, typer.Option(help="The shared folder with seeds/ (optional).")] = PROJECT_ROOT.parent
     / "shared",
     balance: Annotated[bool, typer.Option(help="Also enforce the corpus balance targets.")] = True,
+    news: Annotated[Path, typer.Option(help="Real-news stand-off labels.")] = PROJECT_ROOT / "data" / "news",
 ) -> None:
     """Check schema, labels, spans, duplicates and split leakage; print the composition table."""
     from train.corpus_validate import composition_table, split_table, tag_table, validate_corpus
+    from train.news_validate import validate_news
     from train.seed_validate import validate_seed_annotations
 
     report = validate_corpus(corpus, check_balance=balance)
     seed_problems, seed_note = validate_seed_annotations(seeds, shared)
+    news_problems, news_note = validate_news(news, shared)
     typer.echo(f"corpus: {len(report.records)} records in {corpus}\n")
     typer.echo(composition_table(report.records) + "\n")
     typer.echo(split_table(report.records) + "\n")
     typer.echo(tag_table(report.records) + "\n")
     typer.echo(f"near-duplicate pairs across splits (TF-IDF cosine > 0.85): {report.near_duplicates_across_splits}")
     typer.echo(f"seed set: {seed_note}")
-    violations = report.violations + seed_problems
+    typer.echo(f"real news: {news_note}")
+    violations = report.violations + seed_problems + news_problems
     if violations:
         for line in violations[:200]:
             typer.secho(f"  VIOLATION {line}", fg=typer.colors.RED, err=True)
@@ -245,6 +263,43 @@ def data_agreement(
     typer.echo(f"sample: {result.n} sentences labelled twice, blind")
     typer.echo(f"stance kappa {result.stance_kappa:.3f} ({result.stance_disagreements} disagreements)")
     typer.echo(f"loaded kappa {result.loaded_kappa:.3f} ({result.loaded_disagreements} disagreements)")
+
+
+@data_app.command("news-agreement")
+def data_news_agreement(
+    folder: Annotated[Path, typer.Option(help="Real-news stand-off folder.")] = PROJECT_ROOT / "data" / "news",
+    by: Annotated[str, typer.Option(help="Article field to group kappa by: leaning, register or year.")] = "leaning",
+) -> None:
+    """Cohen's kappa of the blind second pass over the real-news pool, overall and per group."""
+    from train.news_agreement import news_agreement
+
+    result = news_agreement(folder, by)
+    typer.echo(f"sample: {result.n} sentences on {result.pages} pages labelled twice, blind")
+    typer.echo(f"stance kappa {result.stance_kappa:.3f} ({result.stance_disagreements} disagreements)")
+    typer.echo(f"loaded kappa {result.loaded_kappa:.3f} ({result.loaded_disagreements} disagreements)")
+    typer.echo(f"| {by} | n | stance kappa | loaded kappa |\n|---|---|---|---|")
+    for name, row in result.by_group.items():
+        typer.echo(f"| {name} | {row['n']} | {row['stance_kappa']:.3f} | {row['loaded_kappa']:.3f} |")
+
+
+@data_app.command("news-build")
+def data_news_build(
+    units: Annotated[Path, typer.Argument(help="Folder of unit files (the sentences annotators saw).")],
+    labels: Annotated[Path, typer.Argument(help="Folder of first-pass label files (phrases, not offsets).")],
+    shared: Annotated[Path, typer.Option(help="The shared folder.")] = PROJECT_ROOT.parent / "shared",
+    out: Annotated[Path, typer.Option(help="Stand-off folder to write.")] = PROJECT_ROOT / "data" / "news",
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 13,
+    second: Annotated[Path | None, typer.Option(help="Folder of blind second-pass label files.")] = None,
+) -> None:
+    """Turn annotators' drafts into stand-off labels, story clusters and splits (existing splits kept)."""
+    from train.news_build import build_news
+
+    try:
+        counts = build_news(shared, units, labels, out, seed, second)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    missing = counts.pop("missing")
+    typer.echo(json.dumps({**counts, "unlabelled": len(missing), "first_unlabelled": missing[:10]}, indent=2))
 
 
 @data_app.command("build")

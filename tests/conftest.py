@@ -56,6 +56,7 @@ def trained(
     proc = run_cli(
         "train",
         "--set", f"data.corpus={small_corpus}",
+        "--set", "data.news=false",  # the real-news path is trained in test_training
         "--set", "train.max_steps=6",
         "--set", "train.epochs=1",
         "--set", "train.batch_size=8",

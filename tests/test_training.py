@@ -59,7 +59,7 @@ def test_model_is_registered_with_candidate_and_champion_aliases(trained, client
     champion = client.get_model_version_by_alias("stancelens", "champion")
     assert candidate.run_id == trained["run_id"] == champion.run_id
     comparison = mlflow.artifacts.load_dict(f"runs:/{trained['run_id']}/champion_comparison.json")
-    assert comparison["promoted"] is True and comparison["metric"] == "val_stance_macro_f1"
+    assert comparison["promoted"] is True and comparison["metric"] == "selected_val_stance_macro_f1"
 
 
 def test_saved_folder_records_its_training(model_dir, trained):
@@ -75,7 +75,7 @@ def test_a_weaker_candidate_does_not_replace_the_champion(trained, client):
     champion = client.get_model_version_by_alias("stancelens", "champion")
     experiment = client.get_run(trained["run_id"]).info.experiment_id
     with mlflow.start_run(experiment_id=experiment, run_name="weaker"):
-        mlflow.log_metric("val_stance_macro_f1", -1.0)
+        mlflow.log_metric("selected_val_stance_macro_f1", -1.0)
         outcome = promote_if_better(client, "999")
     assert outcome["promoted"] is False and outcome["champion_version"] == champion.version
     assert client.get_model_version_by_alias("stancelens", "champion").version == champion.version
@@ -100,7 +100,7 @@ def test_champion_is_rescored_when_the_validation_data_changed(trained, client, 
     experiment = client.get_run(trained["run_id"]).info.experiment_id
     with mlflow.start_run(experiment_id=experiment, run_name="new-corpus-version"):
         mlflow.set_tag("data.validation_sha", "another-corpus-version")
-        mlflow.log_metric("val_stance_macro_f1", -1.0)
+        mlflow.log_metric("selected_val_stance_macro_f1", -1.0)
         outcome = promote_if_better(client, "999", rescore)
     assert asked == [f"models:/stancelens/{champion.version}"]
     assert outcome["basis"].startswith("champion re-scored")

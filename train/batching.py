@@ -25,6 +25,7 @@ def encode_records(records: Sequence[dict[str, Any]], tokenizer: PreTrainedToken
                 "stance": r.get("stance") or "",
                 "loaded": -1 if r.get("loaded") is None else int(r["loaded"]),
                 "spans": [list(map(int, s)) for s in (r.get("loaded_spans") or [])],
+                "weight": float(r.get("weight", 1.0)),
             }
             for r in records
         ]
@@ -51,9 +52,11 @@ def encode_records(records: Sequence[dict[str, Any]], tokenizer: PreTrainedToken
             "loaded_label": [IGNORE_INDEX if v < 0 else v for v in batch["loaded"]],
             "token_labels": token_labels,
             "length": [len(ids) for ids in enc["input_ids"]],
+            "weight": batch["weight"],
         }
 
-    return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="tokenising")
+    columns = [c for c in dataset.column_names if c != "weight"]
+    return dataset.map(encode, batched=True, remove_columns=columns, desc="tokenising")
 
 
 def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -69,6 +72,7 @@ def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tens
         "token_labels": pad("token_labels", IGNORE_INDEX),
         "stance_labels": torch.tensor([f["stance_label"] for f in features], dtype=torch.long),
         "loaded_labels": torch.tensor([f["loaded_label"] for f in features], dtype=torch.long),
+        "sample_weights": torch.tensor([f["weight"] for f in features], dtype=torch.float32),
     }
 
 

@@ -21,11 +21,20 @@ class ModelConfig:
 class DataConfig:
     corpus: str = "data/corpus"
     shared_dir: str = "../shared"
+    corpus_train: bool = True  # train on the written corpus's train split
     corpus_fraction: float = 1.0
+    corpus_weight: float = 1.0  # loss weight of a written sentence
+    news: bool = True  # real news pool (stand-off labels in news_dir over ../shared/data/news)
+    news_dir: str = "data/news"
+    news_fraction: float = 1.0  # learning curves: share of the real train pages used
+    news_weight: float = 1.0  # loss weight of a real sentence
+    validation: str = "news"  # split that drives early stopping, calibration, champion: news | corpus
     semeval: bool = False
     semeval_max_records: int = 0
+    semeval_weight: float = 1.0
     ruw: bool = False
     ruw_max_records: int = 0
+    ruw_weight: float = 1.0
 
 
 @dataclass
@@ -42,6 +51,7 @@ class TrainConfig:
     stance_weight: float = 1.0
     loaded_weight: float = 1.0
     token_weight: float = 1.0
+    precision: str = "auto"  # auto (bf16 where the CPU or GPU supports it) | fp32 | bf16
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""Assemble train/validation/test records from the configured sources, with their versions."""
+"""Assemble train/validation/test records from the configured sources, with their versions.
+
+With the real-news pool present (the default), training uses the written corpus plus the
+real train split, and the real validation split drives early stopping, calibration and
+champion choice; the real test split is only ever reported. Without ``../shared`` the
+bundle falls back to the written corpus alone and says so in ``notes``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from train.config import Config
+from train.news import load_news
 from train.records import (
     Record,
     SharedDataMissing,
@@ -26,6 +33,8 @@ class DataBundle:
     validation: list[Record]
     test: list[Record]
     notes: list[str] = field(default_factory=list)
+    # other labelled sets reported at the end of training (never used to choose anything)
+    reports: dict[str, list[Record]] = field(default_factory=dict)
 
     def info(self) -> dict[str, Any]:
         """Counts and content hashes of every split: the data version of a run."""
@@ -38,32 +47,66 @@ class DataBundle:
         return out
 
 
-def build_data(config: Config, project_root: Path) -> DataBundle:
-    """Corpus splits plus optional extra training sources; extras never enter validation or test."""
-    corpus_dir = Path(config.data.corpus)
-    if not corpus_dir.is_absolute():
-        corpus_dir = project_root / corpus_dir
-    corpus = load_corpus(corpus_dir)
-    train = split_records(corpus, "train")
-    if config.data.corpus_fraction < 1.0:
-        rng = random.Random(config.train.seed)
-        keep = max(1, round(len(train) * config.data.corpus_fraction))
-        train = rng.sample(train, keep)
-    bundle = DataBundle(train=train, validation=split_records(corpus, "validation"), test=split_records(corpus, "test"))
+def _resolve(path: str, project_root: Path) -> Path:
+    return Path(path) if Path(path).is_absolute() else project_root / path
 
-    shared = Path(config.data.shared_dir)
-    if not shared.is_absolute():
-        shared = project_root / shared
-    if config.data.semeval:
+
+def _weighted(records: list[Record], weight: float) -> list[Record]:
+    return [{**r, "weight": weight} for r in records] if weight != 1.0 else records
+
+
+def _news_fraction(records: list[Record], fraction: float, seed: int) -> list[Record]:
+    """Keep a seeded share of the real train *pages* (a learning curve never splits a page)."""
+    if fraction >= 1.0:
+        return records
+    pages = sorted({r["source"] for r in records})
+    keep = set(random.Random(seed).sample(pages, max(1, round(len(pages) * fraction))))
+    return [r for r in records if r["source"] in keep]
+
+
+def build_data(config: Config, project_root: Path) -> DataBundle:
+    """Corpus and real-news splits plus optional extra training sources (never in validation or test)."""
+    data = config.data
+    corpus_dir = _resolve(data.corpus, project_root)
+    shared = _resolve(data.shared_dir, project_root)
+    corpus = load_corpus(corpus_dir)
+    written_train = split_records(corpus, "train")
+    if data.corpus_fraction < 1.0:
+        rng = random.Random(config.train.seed)
+        written_train = rng.sample(written_train, max(1, round(len(written_train) * data.corpus_fraction)))
+    bundle = DataBundle(
+        train=_weighted(written_train, data.corpus_weight) if data.corpus_train else [],
+        validation=split_records(corpus, "validation"),
+        test=split_records(corpus, "test"),
+    )
+    news: list[Record] = []
+    if data.news:
         try:
-            bundle.train = bundle.train + load_semeval(shared, "train", config.data.semeval_max_records)
+            news = load_news(shared, _resolve(data.news_dir, project_root))
+        except SharedDataMissing as exc:
+            bundle.notes.append(f"real news not used ({exc}); trained and validated on the written corpus only")
+    if news:
+        news_train = _news_fraction(split_records(news, "train"), data.news_fraction, config.train.seed)
+        bundle.train = bundle.train + _weighted(news_train, data.news_weight)
+        bundle.reports = {"corpus_validation": bundle.validation, "corpus_test": bundle.test}
+        if data.validation == "news":
+            bundle.validation, bundle.test = split_records(news, "validation"), split_records(news, "test")
+            bundle.notes.append("validation and test: real news splits")
+        else:
+            bundle.reports["news_validation"] = split_records(news, "validation")
+            bundle.reports["news_test"] = split_records(news, "test")
+    if data.semeval:
+        try:
+            extra = load_semeval(shared, "train", data.semeval_max_records)
         except SharedDataMissing as exc:
             raise SharedDataMissing(f"data.semeval is on but {exc}") from exc
-    if config.data.ruw:
+        bundle.train = bundle.train + _weighted(extra, data.semeval_weight)
+    if data.ruw:
         try:
-            bundle.train = bundle.train + load_ruw(shared, "train", config.data.ruw_max_records)
+            extra = load_ruw(shared, "train", data.ruw_max_records)
         except SharedDataMissing as exc:
             raise SharedDataMissing(f"data.ruw is on but {exc}") from exc
+        bundle.train = bundle.train + _weighted(extra, data.ruw_weight)
     if not bundle.train or not bundle.validation:
-        raise ValueError(f"the corpus at {corpus_dir} needs train and validation records")
+        raise ValueError(f"no train or validation records (corpus {corpus_dir}, news on: {data.news})")
     return bundle

@@ -8,6 +8,7 @@ interval because the real-text sets are small.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -28,10 +29,13 @@ from model.registry import PROJECT_ROOT
 from train import tracking
 from train.calibration import best_f1_threshold, expected_calibration_error
 from train.metrics import numeric, score_predictions
-from train.records import Record, load_corpus, load_seed_set, load_semeval, read_jsonl, split_records
+from train.news import NEWS_DIR, load_news
+from train.records import Record, SharedDataMissing, load_corpus, load_seed_set, load_semeval, read_jsonl, split_records
 
 EVAL_EXPERIMENT = "stancelens-eval"
-BENCHMARKS = ("corpus-test", "corpus-validation", "seed", "semeval-dev")
+BENCHMARKS = ("news-test", "news-validation", "corpus-test", "corpus-validation", "seed", "semeval-dev")
+# Fields of a record that define extra slices of the report, besides its source.
+SLICE_FIELDS = ("leaning", "register", "year")
 BOOTSTRAP_SAMPLES = 1000
 
 
@@ -52,6 +56,8 @@ def load_benchmark(data: str, shared: Path = PROJECT_ROOT.parent / "shared") -> 
         return Benchmark(data, load_seed_set(shared, PROJECT_ROOT / "data" / "seeds" / "seed_annotations.jsonl"))
     if data == "semeval-dev":
         return Benchmark(data, load_semeval(shared, "dev"))
+    if data in ("news-test", "news-validation"):
+        return Benchmark(data, load_news(shared, PROJECT_ROOT / NEWS_DIR, data.removeprefix("news-")))
     path = Path(data)
     if not path.is_file():
         raise FileNotFoundError(f"{data!r} is neither a file nor one of the benchmarks {', '.join(BENCHMARKS)}")
@@ -71,7 +77,14 @@ def bootstrap_macro_f1(gold: Sequence[str], pred: Sequence[str], seed: int = 13)
 
 def slice_name(record: Record) -> str:
     source = record.get("source") or "unknown"
+    if source.startswith("news/"):
+        return "news"  # one slice per page would be noise; leaning and year slices follow
     return source.split("/", 1)[1] if source.startswith(("written/", "seed/")) else source
+
+
+def slice_keys(record: Record) -> list[str]:
+    """Every slice a record belongs to: its source, plus ``leaning=...`` and ``year=...`` for real news."""
+    return [slice_name(record)] + [f"{name}={record[name]}" for name in SLICE_FIELDS if record.get(name)]
 
 
 def full_metrics(records: Sequence[Record], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -89,7 +102,8 @@ def full_metrics(records: Sequence[Record], rows: Sequence[dict[str, Any]]) -> d
         metrics.update(loaded_best_threshold=threshold, loaded_best_f1=f1)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, record in enumerate(records):
-        groups[slice_name(record)].append(i)
+        for key in slice_keys(record):
+            groups[key].append(i)
     metrics["slices"] = {
         name: {"n": len(idx), **numeric(score_predictions([records[i] for i in idx], [rows[i] for i in idx]))}
         for name, idx in sorted(groups.items())
@@ -211,6 +225,14 @@ def evaluate_one(
     return metrics
 
 
+def baseline_training_records(shared: Path = PROJECT_ROOT.parent / "shared") -> list[Record]:
+    """What the default model trains on: the written train split plus the real train split when present."""
+    records = split_records(load_corpus(PROJECT_ROOT / "data" / "corpus"), "train")
+    with contextlib.suppress(SharedDataMissing):
+        records += load_news(shared, PROJECT_ROOT / NEWS_DIR, "train")
+    return records
+
+
 def run_evaluation(data: str, model_ref: str, baseline: bool, out_dir: Path, runtime: str = "torch") -> dict[str, Any]:
     from model.predictor import Predictor
     from train.baseline import TfidfBaseline
@@ -226,7 +248,7 @@ def run_evaluation(data: str, model_ref: str, baseline: bool, out_dir: Path, run
     }
     results = {"model": evaluate_one(benchmark, "model", predictor.analyze_sentences, tags, out_dir)}
     if baseline:
-        fitted = TfidfBaseline().fit(split_records(load_corpus(PROJECT_ROOT / "data" / "corpus"), "train"))
+        fitted = TfidfBaseline().fit(baseline_training_records())
         results["baseline"] = evaluate_one(
             benchmark, "baseline", fitted.predict_rows, {"model_ref": "tfidf-baseline", "model_run_id": ""}, out_dir
         )

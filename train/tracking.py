@@ -20,7 +20,10 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from model.registry import PROJECT_ROOT, PYFUNC_ARTIFACT, REGISTERED_NAME, artifact_root, tracking_uri
 
-SELECTION_METRIC = "val_stance_macro_f1"
+# The saved (best-epoch, calibrated) model's validation stance macro-F1, logged once per run.
+# Not ``val_stance_macro_f1``: that one is also logged per epoch, and MLflow's "latest" value
+# is the last epoch's, which after early stopping is not the model that was saved.
+SELECTION_METRIC = "selected_val_stance_macro_f1"
 
 
 def use_experiment(name: str) -> str:
@@ -126,13 +129,15 @@ def promote_if_better(
     if champion is not None:
         old_version = champion.version
         champion_run = client.get_run(champion.run_id)
-        old_score = champion_run.data.metrics.get(SELECTION_METRIC, float("-inf"))
+        old_score = champion_run.data.metrics.get(SELECTION_METRIC)
         basis = "both scored on the same validation split"
-        if champion_run.data.tags.get(VALIDATION_DATA_TAG) != run.data.tags.get(VALIDATION_DATA_TAG):
+        same_data = champion_run.data.tags.get(VALIDATION_DATA_TAG) == run.data.tags.get(VALIDATION_DATA_TAG)
+        if old_score is None or not same_data:
             if rescore is not None:
                 old_score = rescore(f"models:/{REGISTERED_NAME}/{champion.version}")
                 basis = "champion re-scored on this run's validation split (the data changed)"
             else:
+                old_score = float("-inf") if old_score is None else old_score
                 basis = "champion's score is from other validation data (not re-scored)"
     promoted = old_score is None or new_score > old_score
     if promoted:
@@ -162,7 +167,20 @@ def _pyfunc_signature() -> ModelSignature:
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
-    names = ["torch", "transformers", "tokenizers", "safetensors", "numpy", "blingfire", "pandas", "mlflow"]
+    # everything model/ imports at load time, so `mlflow models serve` with its own environment works
+    names = [
+        "torch",
+        "transformers",
+        "tokenizers",
+        "safetensors",
+        "numpy",
+        "pandas",
+        "mlflow",
+        "onnx",
+        "onnxruntime",
+        "scikit-learn",
+        "psutil",
+    ]
     return [f"{name}=={version(name)}" for name in names]
 
 

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
 
 from model.encoder import resolve_encoder_path
+from model.hardware import cpu_bf16_kind
 from model.io import ModelMeta, new_model, save_model_folder
 from model.network import LossWeights, multitask_loss
 from model.predictor import Predictor
@@ -42,13 +43,23 @@ class TrainResult:
     test: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
     registry: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
-def pick_device() -> tuple[torch.device, torch.dtype | None]:
-    """GPU with bf16 (fp16 on older cards) when present, else CPU in fp32."""
+def pick_device(precision: str = "auto") -> tuple[torch.device, torch.dtype | None]:
+    """The device and the autocast dtype (``None``: plain fp32) for ``train.precision``.
+
+    GPU: bf16 (fp16 on older cards). CPU: bf16 autocast only where the CPU runs bf16
+    natively (AMX or AVX-512 BF16, detected); autocast keeps fp32 master weights, so only
+    the matmuls run in bf16. ``fp32`` switches autocast off; ``bf16`` forces it.
+    """
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"train.precision must be auto, fp32 or bf16, got {precision!r}")
     if torch.cuda.is_available():
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.device("cuda"), dtype
+        return torch.device("cuda"), None if precision == "fp32" else dtype
+    if precision == "bf16" or (precision == "auto" and cpu_bf16_kind()):
+        return torch.device("cpu"), torch.bfloat16
     return torch.device("cpu"), None
 
 
@@ -70,7 +81,7 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
         run_baseline(config, data, experiment_id)
 
     set_seed(config.train.seed)
-    device, amp_dtype = pick_device()
+    device, amp_dtype = pick_device(config.train.precision)
     encoder_path = resolve_encoder_path(config.model.encoder)
     network, tokenizer = new_model(encoder_path, dropout=config.model.dropout)
     network.to(device)
@@ -97,6 +108,7 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
                 "model_kind": "transformer",
                 "encoder": config.model.encoder,
                 "device": device.type,
+                "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
                 "experiment_group": config.tracking.experiment_group,
             }
         )
@@ -109,7 +121,7 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
         stop_reason = "epochs"
         for epoch in range(1, config.train.epochs + 1):
             network.train()
-            seen, epoch_start, loss_sum = 0, time.monotonic(), 0.0
+            seen, epoch_start, loss_sum, batches = 0, time.monotonic(), 0.0, 0
             bar = tqdm(
                 training_batches(train_set, config.train.batch_size, pad_id, generator),
                 total=steps_per_epoch,
@@ -122,7 +134,12 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     outputs = network(batch["input_ids"], batch["attention_mask"])
                 loss, _parts = multitask_loss(
-                    outputs, batch["stance_labels"], batch["loaded_labels"], batch["token_labels"], weights
+                    outputs,
+                    batch["stance_labels"],
+                    batch["loaded_labels"],
+                    batch["token_labels"],
+                    weights,
+                    batch["sample_weights"],
                 )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -134,8 +151,9 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
                 step += 1
                 seen += batch["input_ids"].shape[0]
                 loss_sum += float(loss.detach())
+                batches += 1
                 rate = seen / max(time.monotonic() - epoch_start, 1e-9)
-                bar.set_postfix(loss=f"{loss_sum / (bar.n + 1):.3f}", sent_s=f"{rate:.1f}")
+                bar.set_postfix(loss=f"{loss_sum / batches:.3f}", sent_s=f"{rate:.1f}")
                 if config.train.max_steps and step >= config.train.max_steps:
                     stop_reason = "max_steps"
                     break
@@ -143,13 +161,14 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
                     stop_reason = "time_budget"
                     break
             bar.close()
+            train_seconds = time.monotonic() - epoch_start  # before validation: the speed of training alone
             network.eval()
             predictor = Predictor(network.to("cpu"), tokenizer, meta, runtime="torch")  # in memory: no folder yet
             val_metrics, _ = evaluate_split(predictor, data.validation)
             network.to(device)
             epoch_row = {
-                "train_loss": loss_sum / max(bar.n, 1),
-                "train_sentences_per_s": seen / max(time.monotonic() - epoch_start, 1e-9),
+                "train_loss": loss_sum / max(batches, 1),
+                "train_sentences_per_s": seen / max(train_seconds, 1e-9),
                 **numeric(val_metrics, "val_"),
             }
             history.append(epoch_row)
@@ -191,10 +210,14 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
         predictor = Predictor.load(model_dir)
         val_metrics, _ = evaluate_split(predictor, data.validation)
         test_metrics, _ = evaluate_split(predictor, data.test)
+        for name, records in data.reports.items():  # other labelled sets, reported only
+            report_metrics, _ = evaluate_split(predictor, records)
+            mlflow.log_metrics(numeric(report_metrics, f"{name}_"))
         mlflow.log_metrics(
             {
                 **numeric(val_metrics, "val_"),
                 **numeric(test_metrics, "test_"),
+                tracking.SELECTION_METRIC: val_metrics.get("stance_macro_f1", 0.0),
                 "best_epoch": best_epoch,
                 "train_seconds": elapsed,
                 "train_steps": step,
@@ -214,7 +237,7 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
         registry = tracking.log_and_register_model(
             model_dir, config.tracking.register, rescore=lambda ref: _validation_macro_f1(ref, data.validation)
         )
-        return TrainResult(model_dir, run.info.run_id, val_metrics, test_metrics, history, registry)
+        return TrainResult(model_dir, run.info.run_id, val_metrics, test_metrics, history, registry, data.notes)
 
 
 def _validation_macro_f1(model_ref: str, records: list[Record]) -> float:
