@@ -21,6 +21,7 @@ from model.io import ModelMeta, load_model_folder
 from model.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from model.spans import CharSpan, best_token_span, decode_spans, merge_spans
 from model.splitter import split_sentences
+from model.text_checks import has_visible_text, text_problem
 
 # Padding a batch may add, as a share of its real tokens, before it is split (see length_buckets).
 PADDING_BUDGET = 0.1
@@ -85,9 +86,10 @@ class Predictor:
         """Split each document into sentences and analyse them; offsets point into the document."""
         cuts = []
         for i, doc in enumerate(documents):
-            spans = split_sentences(doc)
-            if not spans:
-                raise EmptyTextError(f"document {i} has no text")
+            problem = text_problem(doc)
+            if problem is not None:
+                raise EmptyTextError(f"document {i}: {problem}")
+            spans = [s for s in split_sentences(doc) if has_visible_text(doc[s.start : s.end])]
             cuts.append(spans)
         flat = [doc[s.start : s.end] for doc, spans in zip(documents, cuts, strict=True) for s in spans]
         results = iter(self.analyze_sentences(flat, loaded_threshold))
@@ -107,8 +109,9 @@ class Predictor:
         """Analyse pre-split sentences; each is one unit, however long."""
         threshold = self.meta.loaded_threshold if loaded_threshold is None else float(loaded_threshold)
         for i, text in enumerate(sentences):
-            if not isinstance(text, str) or not text.strip():
-                raise EmptyTextError(f"sentence {i} is empty")
+            problem = text_problem(text)
+            if problem is not None:
+                raise EmptyTextError(f"sentence {i}: {problem}")
         windows = self._windows(sentences)
         stance_logits, loaded_logits, token_probs = self._run(windows)
         probs = _softmax(stance_logits / self.meta.stance_temperature)

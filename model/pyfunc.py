@@ -14,6 +14,25 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from model.text_checks import text_problem
+
+
+def output_columns(labels: list[str]) -> list[str]:
+    """The columns of every predict() frame, good rows and bad rows alike."""
+    return [
+        "doc_index",
+        "sent_index",
+        "start",
+        "end",
+        "text",
+        "stance",
+        *[f"prob_{label}" for label in labels],
+        "loaded",
+        "loaded_prob",
+        "loaded_spans",
+        "error",
+    ]
+
 
 class StanceLensPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
@@ -25,37 +44,43 @@ class StanceLensPyfunc(PythonModel):
         params = params or {}
         if "text" not in model_input.columns:
             raise ValueError("input needs a 'text' column")
-        texts = [str(t) for t in model_input["text"].tolist()]
+        values = model_input["text"].tolist()
         threshold = params.get("loaded_threshold")
         threshold = None if threshold is None or threshold < 0 else float(threshold)
+        # A bad row (None, a number, empty text) is reported in the ``error`` column and
+        # skipped; it is never scored as the string "None" and never sinks the other rows.
+        problems = {i: text_problem(v) for i, v in enumerate(values)}
+        good = [i for i, p in problems.items() if p is None]
+        texts = [values[i] for i in good]
+        rows: list[dict[str, Any]] = []
         if params.get("sentences"):
-            rows = self.predictor.analyze_sentences(texts, threshold)
-            for index, row in enumerate(rows):
-                row.update(doc_index=index, sent_index=0, start=0, end=len(row["text"]))
+            scored = self.predictor.analyze_sentences(texts, threshold) if texts else []
+            for index, row in zip(good, scored, strict=True):
+                rows.append({**row, "doc_index": index, "sent_index": 0, "start": 0, "end": len(row["text"])})
         else:
-            rows = []
-            for index, doc_rows in enumerate(self.predictor.analyze_documents(texts, threshold)):
-                for row in doc_rows:
-                    row["doc_index"] = index
-                    rows.append(row)
+            scored_docs = self.predictor.analyze_documents(texts, threshold) if texts else []
+            for index, doc_rows in zip(good, scored_docs, strict=True):
+                rows.extend({**row, "doc_index": index} for row in doc_rows)
         labels = self.predictor.meta.stance_labels
-        return pd.DataFrame(
-            [
-                {
-                    "doc_index": r["doc_index"],
-                    "sent_index": r["sent_index"],
-                    "start": r["start"],
-                    "end": r["end"],
-                    "text": r["text"],
-                    "stance": r["stance"],
-                    **{f"prob_{label}": r["stance_probs"][label] for label in labels},
-                    "loaded": r["loaded"],
-                    "loaded_prob": r["loaded_prob"],
-                    "loaded_spans": json.dumps(r["loaded_spans"], ensure_ascii=False),
-                }
-                for r in rows
-            ]
-        )
+        out = [
+            {
+                "doc_index": r["doc_index"],
+                "sent_index": r["sent_index"],
+                "start": r["start"],
+                "end": r["end"],
+                "text": r["text"],
+                "stance": r["stance"],
+                **{f"prob_{label}": r["stance_probs"][label] for label in labels},
+                "loaded": r["loaded"],
+                "loaded_prob": r["loaded_prob"],
+                "loaded_spans": json.dumps(r["loaded_spans"], ensure_ascii=False),
+                "error": None,
+            }
+            for r in rows
+        ]
+        out += [{"doc_index": i, "sent_index": None, "error": f"{p.code}: {p}"} for i, p in problems.items() if p]
+        frame = pd.DataFrame(out, columns=output_columns(labels))
+        return frame.sort_values(["doc_index", "sent_index"], na_position="first", kind="stable").reset_index(drop=True)
 
 
 mlflow.models.set_model(StanceLensPyfunc())

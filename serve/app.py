@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,10 +20,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.predictor import Predictor
 from model.splitter import split_sentences
+from model.text_checks import has_visible_text, text_problem
 from serve.settings import ServerSettings
 from serve.summary import summarize
 from serve.worker import BatchWorker, QueueFull
@@ -35,12 +38,20 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
-class GuardMiddleware:
-    """API key and body-size checks for ``/v1/*``, before any body is read.
+# Past this many bytes an over-limit body is no longer drained and the connection is closed.
+# Up to it the server reads and discards the rest of a refused body, so that a client that
+# sends everything before reading (urllib, requests) sees the 413 instead of a reset.
+DRAIN_LIMIT_BYTES = 256 * 1024 * 1024
 
-    A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
-    ``BaseHTTPMiddleware`` wraps every request in extra tasks and streams, which cost
-    more server CPU per request than a one-sentence analysis leaves room for.
+
+class GuardMiddleware:
+    """API key and body-size checks for ``/v1/*``; the body is counted as it streams in.
+
+    The limit holds however the bytes arrive: a declared Content-Length over the limit is
+    refused before anything is kept, and a chunked body is counted chunk by chunk and
+    refused as soon as it passes the limit, so an oversized body is never buffered or
+    parsed. A plain ASGI middleware rather than ``@app.middleware("http")``: Starlette's
+    ``BaseHTTPMiddleware`` costs more server CPU per request than a one-sentence analysis.
     """
 
     def __init__(self, app: ASGIApp, settings: ServerSettings):
@@ -48,30 +59,69 @@ class GuardMiddleware:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            refusal = self._refusal(Headers(scope=scope))
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _refusal(self, headers: Headers) -> JSONResponse | None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
         settings = self.settings
         given = headers.get("x-api-key", "").encode("utf-8", "surrogateescape")
         if settings.api_key and not secrets.compare_digest(given, settings.api_key.encode("utf-8")):
-            return JSONResponse({"error": "unauthorized", "message": "missing or wrong X-API-Key header"}, 401)
+            refusal = JSONResponse({"error": "unauthorized", "message": "missing or wrong X-API-Key header"}, 401)
+            await self._drain(receive, 0)
+            await refusal(scope, receive, send)
+            return
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(
-                {
-                    "error": "request_too_large",
-                    "message": f"request body of {int(length):,} bytes exceeds {settings.max_body_bytes:,}",
-                    "limit": "max_body_bytes",
-                    "max": settings.max_body_bytes,
-                },
-                413,
-            )
-        return None
+            await self._drain(receive, 0)
+            await self._too_large(f"request body of {int(length):,} bytes", scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            more = message.get("more_body", False)
+            if size > settings.max_body_bytes:
+                if more:
+                    await self._drain(receive, size)
+                await self._too_large("request body (streamed)", scope, receive, send)
+                return
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: waits for http.disconnect
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, what: str, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.settings.max_body_bytes
+        body = {
+            "error": "request_too_large",
+            "message": f"{what} exceeds {limit:,} bytes",
+            "limit": "max_body_bytes",
+            "max": limit,
+        }
+        await JSONResponse(body, 413, headers={"Connection": "close"})(scope, receive, send)
+
+    @staticmethod
+    async def _drain(receive: Receive, already: int) -> None:
+        """Read and discard the rest of a refused body (up to DRAIN_LIMIT_BYTES), keeping nothing."""
+        size = already
+        while size <= DRAIN_LIMIT_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
 
 class DocumentIn(BaseModel):
@@ -141,6 +191,19 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
         headers = {"Retry-After": str(settings.retry_after_s)} if exc.status == 503 else None
         return JSONResponse({"error": exc.code, "message": exc.message, **exc.extra}, exc.status, headers=headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Framework errors (unparsable body, unknown path, wrong method) in the documented shape."""
+        codes = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed"}
+        message = str(exc.detail)
+        if exc.status_code == 400:
+            message = "the body could not be parsed as JSON (it is not UTF-8, or it is nested too deeply)"
+        return JSONResponse({"error": codes.get(exc.status_code, "http_error"), "message": message}, exc.status_code)
+
+    @app.exception_handler(ClientDisconnected)
+    async def gone(_: Request, exc: ClientDisconnected) -> JSONResponse:
+        return JSONResponse({"error": "client_disconnected", "message": "the client went away"}, 499)
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}, 500)
@@ -167,8 +230,11 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
     @app.get("/ready", tags=["ops"])
     async def ready() -> JSONResponse:
         """Readiness: the model is loaded and the worker runs."""
-        if state.worker is not None:
+        if state.worker is not None and state.worker.alive():
             return JSONResponse({"ready": True})
+        if state.worker is not None:
+            body = {"ready": False, "error": "worker_stopped", "message": "a model worker loop is not running"}
+            return JSONResponse(body, 503, headers={"Retry-After": str(settings.retry_after_s)})
         body = {"ready": False, "error": "model_not_loaded", "message": state.load_error or "model is loading"}
         return JSONResponse(body, 503, headers={"Retry-After": str(settings.retry_after_s)})
 
@@ -192,10 +258,10 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
         }
 
     @app.post("/v1/analyze", tags=["analysis"], response_model=None)
-    async def analyze(request: AnalyzeRequest) -> JSONResponse:
+    async def analyze(body: AnalyzeRequest, http: Request) -> JSONResponse:
         """Analyse documents (split into sentences) or pre-split sentences."""
         # A ready-made response skips FastAPI's generic re-encoding of the (plain JSON) result.
-        return JSONResponse(await _analyze(state, request))
+        return JSONResponse(await _analyze(state, body, http.receive))
 
     @app.post("/v1/analyze/file", tags=["analysis"], response_model=None)
     async def analyze_file(
@@ -263,8 +329,9 @@ def _check_limits(settings: ServerSettings, request: AnalyzeRequest) -> None:
                 max=settings.max_doc_chars,
                 index=index,
             )
-        if not doc.text.strip():
-            raise ApiError(422, "empty_text", f"documents[{index}].text is empty", index=index)
+        problem = text_problem(doc.text)
+        if problem is not None:
+            raise ApiError(422, problem.code, f"documents[{index}].text: {problem}", index=index)
     total = sum(len(doc.text) for doc in docs)
     if total > settings.max_total_chars:
         raise ApiError(
@@ -276,20 +343,47 @@ def _check_limits(settings: ServerSettings, request: AnalyzeRequest) -> None:
         )
 
 
-async def _analyze(state: ServerState, request: AnalyzeRequest) -> dict[str, Any]:
+class ClientDisconnected(Exception):
+    """The client went away while its request waited; its queued work was dropped."""
+
+
+async def _result_unless_disconnected(future: Future, receive: Receive | None) -> list[dict[str, Any]]:
+    """The worker's result, or cancel the queued job as soon as the client disconnects."""
+    waiting = asyncio.wrap_future(future)
+    if receive is None:
+        return await waiting
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    done, _ = await asyncio.wait({waiting, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    if waiting in done:
+        watcher.cancel()
+        return waiting.result()
+    future.cancel()  # dropped by the worker if still queued
+    waiting.cancel()
+    raise ClientDisconnected
+
+
+async def _analyze(state: ServerState, request: AnalyzeRequest, receive: Receive | None = None) -> dict[str, Any]:
     predictor = _predictor(state)
     _check_limits(state.settings, request)
     doc_ids = [doc.id if doc.id not in (None, "") else str(i) for i, doc in enumerate(request.documents)]
     if request.sentences:
         cuts = [[(0, len(doc.text))] for doc in request.documents]
     else:
-        cuts = [[(s.start, s.end) for s in split_sentences(doc.text)] for doc in request.documents]
+        cuts = [
+            [(s.start, s.end) for s in split_sentences(doc.text) if has_visible_text(doc.text[s.start : s.end])]
+            for doc in request.documents
+        ]
     flat = [doc.text[a:b] for doc, spans in zip(request.documents, cuts, strict=True) for a, b in spans]
     try:
         future = state.worker.submit(flat, request.loaded_threshold)
     except QueueFull as exc:
         raise ApiError(503, "overloaded", "the server is busy; retry after the Retry-After delay") from exc
-    rows = await asyncio.wrap_future(future)
+    rows = await _result_unless_disconnected(future, receive)
     results, position = [], 0
     for doc_id, spans in zip(doc_ids, cuts, strict=True):
         doc_rows = []

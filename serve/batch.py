@@ -43,6 +43,7 @@ class ScoreStats:
     sentences: int = 0
     errors: int = 0
     skipped_finished: int = 0
+    already_complete: int | None = None  # records of an earlier, finished run of the same job
     outputs: dict[str, str] = field(default_factory=dict)
 
 
@@ -55,19 +56,44 @@ def output_paths(out: Path, fmt: str) -> dict[str, Path]:
     }
 
 
-def fingerprint(inputs: list[str], options: ReadOptions, sentences_mode: bool, fmt: str, model_ref: str) -> str:
-    """Identity of a scoring job: inputs (name, size, mtime), options and model."""
-    parts = [fmt, str(sentences_mode), options.id_field, options.text_field, str(options.max_chars), model_ref]
+def job_identity(
+    inputs: list[str],
+    options: ReadOptions,
+    sentences_mode: bool,
+    fmt: str,
+    predictor: Predictor,
+    loaded_threshold: float | None,
+) -> dict[str, str]:
+    """Everything that decides a scoring job's output, by name: a resume must match all of it.
+
+    The model is identified by the training run and folder actually resolved (so a new
+    ``@champion`` behind the same URI is noticed), the threshold by its effective value.
+    """
+    training = predictor.meta.training
+    threshold = predictor.meta.loaded_threshold if loaded_threshold is None else float(loaded_threshold)
+    files = []
     for item in expand_inputs(inputs):
         if item == "-":
-            parts.append("-")
+            files.append("-")
             continue
         try:
             stat = os.stat(item)
-            parts.append(f"{item}:{stat.st_size}:{stat.st_mtime_ns}")
+            files.append(f"{item}:{stat.st_size}:{stat.st_mtime_ns}")
         except OSError:
-            parts.append(f"{item}:missing")
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+            files.append(f"{item}:missing")
+    return {
+        "--format": fmt,
+        "--sentences": str(sentences_mode),
+        "--id-field": options.id_field,
+        "--text-field": options.text_field,
+        "--max-chars": str(options.max_chars),
+        "--stdin-format": options.stdin_format,
+        "--model": predictor.model_ref,
+        "model version": f"{training.get('mlflow_run_id', '')} {predictor.folder or ''}".strip(),
+        "--runtime": predictor.runtime,
+        "--loaded-threshold": repr(threshold),
+        "inputs": hashlib.sha256("\n".join(files).encode("utf-8")).hexdigest()[:16],
+    }
 
 
 def score_files(
@@ -82,9 +108,13 @@ def score_files(
     progress: bool = True,
 ) -> ScoreStats:
     paths = output_paths(Path(out), fmt)
-    job = fingerprint(inputs, options, sentences_mode, fmt, predictor.model_ref)
-    checkpoint = _load_checkpoint(paths["progress"], job, restart)
+    job = job_identity(inputs, options, sentences_mode, fmt, predictor, loaded_threshold)
+    checkpoint = _load_checkpoint(paths["progress"], job, restart, reads_stdin="-" in inputs)
     stats = ScoreStats(outputs={k: str(v) for k, v in paths.items() if k != "progress"})
+    if checkpoint.get("complete"):
+        stats.already_complete = checkpoint["records_done"]
+        stats.errors = _count_lines(paths["errors"])
+        return stats
     done = checkpoint["records_done"]
     stats.skipped_finished = done
 
@@ -203,10 +233,24 @@ def _json_line(obj: dict[str, Any]) -> bytes:
 # can start with "=HYPERLINK(...)". Such cells get a leading apostrophe (OWASP's advice), which
 # spreadsheets show as text; JSONL output is never altered.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+GUARD = "'"
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    """Prefix ``'`` to a text cell a spreadsheet would run, and to one that already starts with ``'``.
+
+    The guard is reversible: a cell that starts with ``'`` has had exactly one added, so removing
+    it gives the original text, whose length is ``end - start`` and whose ids stay distinct
+    (``=x`` -> ``'=x``, ``'=x`` -> ``''=x``). See :func:`unguard`.
+    """
+    if isinstance(value, str) and value.startswith((*FORMULA_STARTS, GUARD)):
+        return GUARD + value
+    return value
+
+
+def unguard(cell: str) -> str:
+    """The original text of a CSV cell written by :func:`spreadsheet_safe`."""
+    return cell[1:] if cell.startswith(GUARD) else cell
 
 
 def _csv_line(values: list[Any]) -> bytes:
@@ -229,7 +273,7 @@ def _open_at(path: Path, offset: int) -> BinaryIO:
 
 
 def _commit(
-    handles: dict[str, BinaryIO], progress: Path, job: str, done: int, stats: ScoreStats, complete: bool
+    handles: dict[str, BinaryIO], progress: Path, job: dict[str, str], done: int, stats: ScoreStats, complete: bool
 ) -> None:
     offsets = {}
     for name, handle in handles.items():
@@ -242,14 +286,24 @@ def _commit(
     os.replace(tmp, progress)
 
 
-def _load_checkpoint(path: Path, job: str, restart: bool) -> dict[str, Any]:
+def _load_checkpoint(path: Path, job: dict[str, str], restart: bool, reads_stdin: bool) -> dict[str, Any]:
+    """The checkpoint to resume from; refuses, naming what changed, when it is another job's."""
     fresh = {"records_done": 0, "offsets": {}}
     if restart or not path.exists():
         return fresh
     state = json.loads(path.read_text(encoding="utf-8"))
-    if state.get("job") != job:
+    before = state.get("job")
+    if not isinstance(before, dict):
+        raise ResumeMismatch(f"{path} was written by an older version; use --restart to start over")
+    changed = [f"{key} ({before.get(key)!r} -> {value!r})" for key, value in job.items() if before.get(key) != value]
+    if changed:
         raise ResumeMismatch(
-            f"{path} belongs to a run with other inputs, options or model; use --restart to start over"
+            f"{path} belongs to another job: changed {', '.join(changed)}; use --restart to start over"
+        )
+    if reads_stdin:
+        raise ResumeMismatch(
+            f"{path} is a checkpoint of a run that read standard input, which cannot be checked to be the same "
+            "input again; use --restart to start over"
         )
     return state
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.text_checks import text_problem
+
 READABLE_SUFFIXES = (".txt", ".jsonl", ".csv")
 DEFAULT_MAX_CHARS = 1_000_000
 
@@ -138,7 +140,8 @@ def _read_jsonl(handle: io.BufferedIOBase, name: str, options: ReadOptions) -> I
 
 
 def _read_csv(handle: io.BufferedIOBase, name: str, options: ReadOptions) -> Iterator[InputRecord]:
-    text_stream = io.TextIOWrapper(handle, encoding="utf-8", errors="strict", newline="")
+    # utf-8-sig: a byte-order mark (Excel writes one) must not become part of the first column name
+    text_stream = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict", newline="")
     csv.field_size_limit(max(options.max_chars * 4, 1 << 20))
     reader = csv.DictReader(text_stream)
     row_no = 1
@@ -178,8 +181,9 @@ def _from_mapping(obj: dict, where: str, options: ReadOptions) -> InputRecord:
 
 
 def _checked(doc_id: str, text: str, where: str, options: ReadOptions) -> InputRecord:
-    if not text.strip():
-        return InputRecord(doc_id, None, where, "empty text")
+    problem = text_problem(text)
+    if problem is not None:
+        return InputRecord(doc_id, None, where, str(problem))
     if len(text) > options.max_chars:
         return InputRecord(
             doc_id,

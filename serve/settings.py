@@ -40,8 +40,13 @@ class ServerSettings:
 
     @property
     def max_body_bytes(self) -> int:
-        """Requests larger than this are refused before JSON parsing (UTF-8 is at most 4 bytes a char)."""
-        return self.max_total_chars * 4 + 64 * 1024
+        """Bodies larger than this are refused while they stream in, before any JSON parsing.
+
+        Characters are counted on the decoded text (``max_total_chars``); the byte budget only
+        has to leave room for any legal encoding of that many characters: a JSON ``\\uXXXX``
+        escape takes 6 bytes a character (UTF-8 at most 4), plus 64 KiB for the envelope.
+        """
+        return self.max_total_chars * 6 + 64 * 1024
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:
@@ -51,6 +56,10 @@ class ServerSettings:
             if raw is not None:
                 values[f.name] = raw if f.type in ("str", "str | None") else type(getattr(cls(), f.name))(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("api_key") is not None and not str(values["api_key"]).strip():
+            raise ValueError(
+                "STANCELENS_API_KEY is set but empty: that would leave the API open; unset it to run without a key"
+            )
         return cls(**values)
 
     def limits(self) -> dict[str, int]:

@@ -7,6 +7,7 @@ with Retry-After instead of an ever-growing backlog.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.predictor import Predictor
+
+logger = logging.getLogger(__name__)
 
 
 class QueueFull(RuntimeError):
@@ -46,6 +49,7 @@ class BatchWorker:
         ]
         self._count_lock = threading.Lock()
         self.batches_run = 0
+        self.jobs_dropped = 0
         for thread in self.threads:
             thread.start()
 
@@ -63,13 +67,20 @@ class BatchWorker:
         for thread in self.threads:
             thread.join(timeout=10)
 
+    def alive(self) -> bool:
+        """Every worker loop is running (``/ready`` fails otherwise)."""
+        return all(thread.is_alive() for thread in self.threads)
+
     def _loop(self) -> None:
         while True:
             first = self.jobs.get()
             if first is None:
                 return
             batch, stop = self._collect(first)
-            self._run(batch)
+            try:
+                self._run(batch)
+            except Exception:  # a loop never dies of one batch; its jobs got their exception in _run
+                logger.exception("worker batch failed")
             if stop:
                 return
 
@@ -101,10 +112,19 @@ class BatchWorker:
         return batch, False
 
     def _run(self, batch: list[Job]) -> None:
-        """One forward pass per distinct threshold in the batch (thresholds only gate post-processing)."""
+        """One forward pass per distinct threshold in the batch (thresholds only gate post-processing).
+
+        A job whose client went away was cancelled while it queued; it is dropped here,
+        before any computing (``set_running_or_notify_cancel`` is False for it), and a
+        running job can no longer be cancelled, so ``set_result`` never meets a cancelled future.
+        """
         by_threshold: dict[float | None, list[Job]] = {}
         for job in batch:
-            by_threshold.setdefault(job.threshold, []).append(job)
+            if job.future.set_running_or_notify_cancel():
+                by_threshold.setdefault(job.threshold, []).append(job)
+            else:
+                with self._count_lock:
+                    self.jobs_dropped += 1
         for threshold, jobs in by_threshold.items():
             flat = [s for job in jobs for s in job.sentences]
             try:

@@ -462,8 +462,9 @@
   function csvCell(value) {
     let s = value === null || value === undefined ? "" : String(value);
     // Spreadsheets run a text cell starting with = + - @ (or tab / CR) as a formula: prefix an
-    // apostrophe, as the CLI's CSV does (serve/batch.py: spreadsheet_safe).
-    if (typeof value === "string" && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
+    // apostrophe, as the CLI's CSV does (serve/batch.py: spreadsheet_safe). A cell that already
+    // starts with an apostrophe gets one too, so dropping one leading ' always gives the original.
+    if (typeof value === "string" && /^[=+\-@\t\r']/.test(s)) s = "'" + s;
     return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   }
 
