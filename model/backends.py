@@ -30,22 +30,28 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    """Plain PyTorch fp32 (or dynamically quantized int8 Linear layers) on the CPU."""
+    """PyTorch on the CPU: fp32, dynamically quantized int8 Linear layers, or bf16 autocast.
 
-    def __init__(self, model: StanceLensModel, quantize: bool = False):
+    ``bf16`` runs the matmuls in bfloat16 under ``torch.autocast`` (weights stay fp32); it is
+    only fast on CPUs with AMX or AVX-512 BF16 (``model.hardware.cpu_bf16_kind``).
+    """
+
+    def __init__(self, model: StanceLensModel, quantize: bool = False, bf16: bool = False):
         model = model.eval()
         if quantize:
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         self.model = model
-        self.name = "torch-int8" if quantize else "torch"
+        self.bf16 = bf16
+        self.name = "torch-int8" if quantize else "torch-bf16" if bf16 else "torch"
 
     @torch.inference_mode()
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> Logits:
-        out = self.model(
-            input_ids=torch.from_numpy(input_ids),
-            attention_mask=torch.from_numpy(attention_mask),
-            token_type_ids=torch.zeros_like(torch.from_numpy(input_ids)),
-        )
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.model(
+                input_ids=torch.from_numpy(input_ids),
+                attention_mask=torch.from_numpy(attention_mask),
+                token_type_ids=torch.zeros_like(torch.from_numpy(input_ids)),
+            )
         return Logits(
             stance=out.stance_logits.float().numpy(),
             loaded=out.loaded_logits.float().numpy(),

@@ -207,6 +207,8 @@ def _make_backend(runtime: str, network: Any, folder: Path | None, threads: int 
         return TorchBackend(network)
     if runtime == "torch-int8":
         return TorchBackend(network, quantize=True)
+    if runtime == "torch-bf16":
+        return TorchBackend(network, bf16=True)
     from model.onnx_runtime import OnnxBackend
 
     return OnnxBackend.from_folder(folder, network, quantize=runtime == "onnx-int8", threads=threads)

@@ -15,5 +15,5 @@ Measured on 2 CPU cores (docs/PERFORMANCE.md, bench/bench_inference.py):
   comparison only.
 """
 
-RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
+RUNTIMES = ("torch", "torch-int8", "torch-bf16", "onnx", "onnx-int8")
 DEFAULT_RUNTIME = "onnx"

@@ -7,6 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from model.io import read_meta
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +115,57 @@ def test_artifacts_live_beside_the_store_in_use(trained, client):
     store = Path(trained["env"]["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
     artifact_uri = client.get_run(trained["run_id"]).info.artifact_uri
     assert artifact_uri.startswith((store.parent / "artifacts").as_uri())
+
+
+def test_selection_reads_the_saved_models_score_not_the_last_epoch(trained, client):
+    """After early stopping the last epoch is worse than the saved (best) one: promotion must use the latter."""
+    from train.tracking import promote_if_better
+
+    experiment = client.get_run(trained["run_id"]).info.experiment_id
+    with mlflow.start_run(experiment_id=experiment, run_name="stopped-early"):
+        mlflow.log_metric("val_stance_macro_f1", 0.9, step=1)  # best epoch, the one saved
+        mlflow.log_metric("val_stance_macro_f1", 0.2, step=2)  # last epoch before stopping
+        mlflow.log_metric("selected_val_stance_macro_f1", 0.9)
+        outcome = promote_if_better(client, "999", rescore=lambda ref: 2.0)
+    assert outcome["candidate_score"] == 0.9 and outcome["promoted"] is False
+
+
+def _small_training(tmp_path, small_corpus, **overrides):
+    from train.config import load_config
+    from train.trainer import train
+
+    settings = {
+        "data.corpus": str(small_corpus),
+        "train.max_steps": "3",
+        "train.epochs": "1",
+        "train.batch_size": "8",
+        "tracking.output_dir": str(tmp_path / "models"),
+        "tracking.experiment": "tests-small",
+        "tracking.register": "false",
+        "tracking.baseline": "false",
+        **overrides,
+    }
+    return train(load_config(None, [f"{k}={v}" for k, v in settings.items()]), progress=False)
+
+
+def test_train_loss_is_logged_without_a_progress_bar(trained, small_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["env"]["MLFLOW_TRACKING_URI"])
+    result = _small_training(tmp_path, small_corpus, **{"data.news": "false"})
+    assert result.history[0]["train_loss"] > 0.1  # was divided by a disabled bar's count of 0 steps
+
+
+def test_without_shared_data_training_says_it_used_the_written_corpus(trained, small_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["env"]["MLFLOW_TRACKING_URI"])
+    result = _small_training(tmp_path, small_corpus, **{"data.shared_dir": str(tmp_path / "no-shared")})
+    assert any("real news not used" in note for note in result.notes)
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "news").is_dir(), reason="../shared/data/news absent")
+def test_training_on_real_news_validates_on_the_real_split(trained, small_corpus, tmp_path, monkeypatch, client):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["env"]["MLFLOW_TRACKING_URI"])
+    result = _small_training(tmp_path, small_corpus, **{"data.news_weight": "2.0"})
+    assert "validation and test: real news splits" in result.notes
+    run = client.get_run(result.run_id)
+    data = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/data.json")
+    assert data["train_sources"].get("news", 0) > 4000 and data["validation_sources"] == {"news": data["validation_n"]}
+    assert "corpus_test_stance_macro_f1" in run.data.metrics and "selected_val_stance_macro_f1" in run.data.metrics

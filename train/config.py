@@ -26,6 +26,7 @@ class DataConfig:
     corpus_weight: float = 1.0  # loss weight of a written sentence
     news: bool = True  # real news pool (stand-off labels in news_dir over ../shared/data/news)
     news_dir: str = "data/news"
+    news_train: bool = True  # train on the real train split (false: real text only validates and tests)
     news_fraction: float = 1.0  # learning curves: share of the real train pages used
     news_weight: float = 1.0  # loss weight of a real sentence
     validation: str = "news"  # split that drives early stopping, calibration, champion: news | corpus

@@ -87,7 +87,8 @@ def build_data(config: Config, project_root: Path) -> DataBundle:
             bundle.notes.append(f"real news not used ({exc}); trained and validated on the written corpus only")
     if news:
         news_train = _news_fraction(split_records(news, "train"), data.news_fraction, config.train.seed)
-        bundle.train = bundle.train + _weighted(news_train, data.news_weight)
+        if data.news_train:
+            bundle.train = bundle.train + _weighted(news_train, data.news_weight)
         bundle.reports = {"corpus_validation": bundle.validation, "corpus_test": bundle.test}
         if data.validation == "news":
             bundle.validation, bundle.test = split_records(news, "validation"), split_records(news, "test")

@@ -2,8 +2,9 @@
 
 ``data/news/second_pass.jsonl`` holds the second annotators' labels (they never saw the
 first); ``adjudication.jsonl`` holds, for every disagreement, both labels and the final
-decision (applied to ``labels.jsonl``). For sentences the passes agreed on the stored label
-is the first label, so kappa is always recomputable from the repository alone.
+decision, and ``corrections.jsonl`` the labels a later consistency sweep changed, with the
+label before (both applied to ``labels.jsonl``). The first pass's label of any sentence is
+thus always recoverable, and kappa recomputable from the repository alone.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ def _kappa(a: list, b: list) -> float:
 def first_labels(news_dir: Path) -> dict[str, dict]:
     """The first pass's label of every doubly-labelled sentence."""
     stored = {row["id"]: row for row in read_jsonl(news_dir / "labels.jsonl")}
-    adjudicated = {}
-    if (news_dir / "adjudication.jsonl").is_file():
-        adjudicated = {row["id"]: row["first"] for row in read_jsonl(news_dir / "adjudication.jsonl")}
-    return {sid: adjudicated.get(sid, row) for sid, row in stored.items()}
+    earlier = {}
+    for name, key in (("corrections.jsonl", "before"), ("adjudication.jsonl", "first")):  # adjudication wins
+        if (news_dir / name).is_file():
+            earlier.update({row["id"]: row[key] for row in read_jsonl(news_dir / name)})
+    return {sid: earlier.get(sid, row) for sid, row in stored.items()}
 
 
 def news_agreement(news_dir: Path, group_by: str = "leaning") -> NewsAgreement:

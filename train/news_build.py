@@ -85,7 +85,7 @@ def label_rows(
             if sid in decisions:
                 final = decisions[sid]
                 label = {"stance": final["stance"], "loaded": final["loaded"], "loaded_spans": final["loaded_spans"]}
-                who = "adjudicated"
+                who = final["by"]
             elif draft is not None:
                 spans = phrases_to_spans(sentence, draft["spans"])
                 label = {"stance": draft["stance"], "loaded": int(bool(spans)), "loaded_spans": spans}
@@ -229,8 +229,9 @@ def build_news(
     leaning = {i: leaning_table.get(outlet_domain(p["outlet"]), "unknown") for i, p in pages.items()}
     registers = json.loads((news_dir / "registers.json").read_text(encoding="utf-8"))
     decisions = {}
-    if (news_dir / "adjudication.jsonl").is_file():
-        decisions = {row["id"]: row["final"] for row in read_jsonl(news_dir / "adjudication.jsonl")}
+    for name, by in (("adjudication.jsonl", "adjudicated"), ("corrections.jsonl", "corrected")):  # later wins
+        if (news_dir / name).is_file():
+            decisions.update({row["id"]: {**row["final"], "by": by} for row in read_jsonl(news_dir / name)})
     rows, missing = label_rows(pages, read_drafts(units_dir, labels_dir), decisions)
     previous = {}
     if (news_dir / "articles.jsonl").is_file():

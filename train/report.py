@@ -18,7 +18,7 @@ from model.registry import PROJECT_ROOT, REGISTERED_NAME, tracking_uri
 from train.evaluate import EVAL_EXPERIMENT
 
 NOTES = PROJECT_ROOT / "docs" / "results_notes.md"
-BENCHMARK_ORDER = ("corpus-test", "seed", "semeval-dev", "corpus-validation")
+BENCHMARK_ORDER = ("news-test", "news-validation", "seed", "corpus-test", "semeval-dev", "corpus-validation")
 
 
 def _fmt(metrics: dict[str, float], key: str, ci: bool = False) -> str:
@@ -87,6 +87,10 @@ def build_report() -> str:
                 f"| {_fmt(m, 'loaded_f1')} | {_fmt(m, 'span_exact_f1')} | {_fmt(m, 'span_overlap_f1')} "
                 f"| {_fmt(m, 'stance_ece')} |"
             )
+    lines += _slice_table(
+        _latest(runs, benchmark="news-test", model_kind="model", model_run_id=champion_run or ""),
+        _latest(runs, benchmark="news-test", model_kind="baseline"),
+    )
     # experiment models are evaluated from their folders; registry refs are champion evaluations
     runs = [r for r in runs if not r.data.tags.get("model_ref", "").startswith("models:/")]
     groups = sorted({r.data.tags.get("experiment_group", "") for r in runs} - {""})
@@ -96,24 +100,56 @@ def build_report() -> str:
             "## Training experiments",
             "",
             "Each row is one training configuration trained for the same number of optimizer steps "
-            "(`stancelens experiments`, 480 steps of 16 sentences) and evaluated on the same benchmarks.",
+            "(`stancelens experiments`) and evaluated on the real validation split, which picks the "
+            "default, and on the seed development set; the real test split is only reported for the champion.",
             "",
-            "| experiment | corpus-test stance F1 | seed stance F1 (95% CI) | seed loaded F1 "
-            "| SemEval dev loaded F1 | SemEval dev span overlap F1 |",
-            "|---|---|---|---|---|---|",
+            "| experiment | real validation stance F1 (95% CI) | real validation loaded F1 | real validation ECE "
+            "| seed stance F1 (95% CI) | seed loaded F1 | inference sentences/s |",
+            "|---|---|---|---|---|---|---|",
         ]
         for group in groups:
-            test = _latest(runs, benchmark="corpus-test", model_kind="model", experiment_group=group)
+            val = _latest(runs, benchmark="news-validation", model_kind="model", experiment_group=group)
             seed = _latest(runs, benchmark="seed", model_kind="model", experiment_group=group)
-            semeval = _latest(runs, benchmark="semeval-dev", model_kind="model", experiment_group=group)
+            if val is None and seed is None:
+                continue
             lines.append(
-                f"| {group} | {_fmt(test.data.metrics, 'stance_macro_f1') if test else '-'} "
+                f"| {group} | {_fmt(val.data.metrics, 'stance_macro_f1', ci=True) if val else '-'} "
+                f"| {_fmt(val.data.metrics, 'loaded_f1') if val else '-'} "
+                f"| {_fmt(val.data.metrics, 'stance_ece') if val else '-'} "
                 f"| {_fmt(seed.data.metrics, 'stance_macro_f1', ci=True) if seed else '-'} "
                 f"| {_fmt(seed.data.metrics, 'loaded_f1') if seed else '-'} "
-                f"| {_fmt(semeval.data.metrics, 'loaded_f1') if semeval else '-'} "
-                f"| {_fmt(semeval.data.metrics, 'span_overlap_f1') if semeval else '-'} |"
+                f"| {val.data.metrics.get('sentences_per_s', 0):.0f} |"
+                if val
+                else f"| {group} | - | - | - | - | - | - |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _slice_table(model_run: object | None, baseline_run: object | None) -> list[str]:
+    """Stance macro-F1 of champion and baseline per outlet leaning, page register and year (real test split)."""
+    if model_run is None:
+        return []
+    model_slices = mlflow.artifacts.load_dict(f"{model_run.info.artifact_uri}/slices.json")
+    base_slices = mlflow.artifacts.load_dict(f"{baseline_run.info.artifact_uri}/slices.json") if baseline_run else {}
+    lines = [
+        "",
+        "## Real test split by slice",
+        "",
+        "Stance macro-F1 and loaded F1 per outlet leaning, page register and year (slices under 30 "
+        "sentences are noisy).",
+        "",
+        "| slice | n | champion stance F1 | baseline stance F1 | champion loaded F1 | baseline loaded F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, values in model_slices.items():
+        if "=" not in name:
+            continue
+        base = base_slices.get(name, {})
+        lines.append(
+            f"| {name} | {values['n']} | {_fmt(values, 'stance_macro_f1')} | {_fmt(base, 'stance_macro_f1')} "
+            f"| {_fmt(values, 'loaded_f1')} | {_fmt(base, 'loaded_f1')} |"
+        )
+    return lines
 
 
 def write_report(out: Path) -> Path:
