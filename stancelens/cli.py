@@ -81,8 +81,17 @@ def score(
     batch_size: Annotated[int, typer.Option(help="Sentences per forward pass.")] = 32,
     restart: Annotated[bool, typer.Option(help="Ignore an existing checkpoint and start over.")] = False,
     table: Annotated[bool, typer.Option(help="Also print a per-sentence table and document summaries.")] = False,
+    engine: Annotated[
+        str, typer.Option(help="local, or spark (needs the [spark] extra; --out is a folder).")
+    ] = "local",
+    parts: Annotated[int, typer.Option(help="Spark: hash partitions, each written and resumed as a unit.")] = 8,
 ) -> None:
     """Score documents; resumable, with bad records reported in FILE.errors.jsonl (exit code 3)."""
+    if engine == "spark":
+        _score_on_spark(inputs, out, model_ref, runtime, loaded_threshold, sentences, parts, id_field, text_field)
+        return
+    if engine != "local":
+        _fail("--engine must be local or spark")
     from model.predictor import Predictor
     from model.registry import ModelRefError
     from serve.batch import ResumeMismatch, score_files
@@ -125,6 +134,46 @@ def score(
             fg=typer.colors.YELLOW,
             err=True,
         )
+        raise typer.Exit(EXIT_RECORD_ERRORS)
+
+
+def _score_on_spark(
+    inputs: list[str],
+    out: Path,
+    model_ref: str,
+    runtime: str,
+    threshold: float | None,
+    sentences: bool,
+    parts: int,
+    id_field: str,
+    text_field: str,
+) -> None:
+    """``score --engine spark``: the registered model on a Spark session (SPARK_MASTER, default local[*])."""
+    import os
+
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        _fail("--engine spark needs pyspark: pip install -e '.[spark]'")
+    from model.registry import ModelRefError, resolve_model_ref
+    from serve.spark import score_with_spark
+
+    try:
+        model_dir = str(resolve_model_ref(model_ref))  # resolved once, on the driver
+    except (ModelRefError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    # workers must run this interpreter (its packages), not whatever python3 is first on PATH
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = SparkSession.builder.master(os.environ.get("SPARK_MASTER", "local[*]")).appName("stancelens").getOrCreate()
+    try:
+        counts = score_with_spark(spark, inputs, out, model_dir, runtime, threshold, sentences, parts, id_field,
+                                  text_field)  # fmt: skip
+        errors = spark.read.parquet(str(out / "errors")).count() if (out / "errors").exists() else 0
+    finally:
+        spark.stop()
+    typer.echo(f"spark: {counts['parts_scored']} parts scored, {counts['parts_skipped']} already done; {out}")
+    if errors:
+        typer.secho(f"{errors} records could not be scored: see {out / 'errors'}", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(EXIT_RECORD_ERRORS)
 
 
