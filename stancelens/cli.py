@@ -36,17 +36,30 @@ def train(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override, e.g. --set train.epochs=3 (repeatable).")
     ] = None,
+    nproc: Annotated[
+        int, typer.Option(help="Data-parallel processes (torchrun: gloo on CPU, nccl on GPUs); rank 0 logs.")
+    ] = 1,
 ) -> None:
     """Train the multi-task model, log it to MLflow and register it (candidate, maybe champion)."""
+    import os
+
     from train.config import ConfigError, load_config
     from train.records import SharedDataMissing
     from train.trainer import train as run_training
 
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from train.distributed import relaunch
+
+        argv = ["train"] + (["--config", str(config)] if config else [])
+        argv += [arg for item in set_ or [] for arg in ("--set", item)]
+        raise typer.Exit(relaunch(nproc, argv))
     try:
         cfg = load_config(config, set_ or [])
         result = run_training(cfg)
     except (ConfigError, SharedDataMissing, FileNotFoundError) as exc:
         _fail(str(exc))
+    if result is None:  # a non-zero rank of a distributed run: rank 0 reports
+        return
     val = result.validation
     for note in result.notes:
         typer.echo(f"data:         {note}")

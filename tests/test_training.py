@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from model.io import read_meta
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +169,26 @@ def test_training_on_real_news_validates_on_the_real_split(trained, small_corpus
     data = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/data.json")
     assert data["train_sources"].get("news", 0) > 4000 and data["validation_sources"] == {"news": data["validation_n"]}
     assert "corpus_test_stance_macro_f1" in run.data.metrics and "selected_val_stance_macro_f1" in run.data.metrics
+
+
+def test_two_process_data_parallel_training_is_one_run(trained, small_corpus, tmp_path, client):
+    """`stancelens train --nproc 2` (torchrun, gloo): one MLflow run, one registered version, rank 0 logging."""
+    experiment = "tests-ddp"
+    proc = run_cli(
+        "train", "--nproc", "2",
+        "--set", f"data.corpus={small_corpus}", "--set", "data.news=false",
+        "--set", "train.max_steps=4", "--set", "train.epochs=1", "--set", "train.batch_size=8",
+        "--set", f"tracking.output_dir={tmp_path / 'models'}", "--set", f"tracking.experiment={experiment}",
+        "--set", "tracking.baseline=false",
+        env=trained["env"],
+    )  # fmt: skip
+    output = (proc.stdout + proc.stderr).decode()
+    assert proc.returncode == 0, output[-4000:]
+    assert output.count("mlflow run:") == 1 and output.count("model folder:") == 1
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["processes"] == "2" and run.data.metrics["train_steps"] == 4
+    assert "val_stance_macro_f1" in run.data.metrics and "selected_val_stance_macro_f1" in run.data.metrics
+    versions = client.search_model_versions(f"run_id = '{run.info.run_id}'")
+    assert len(versions) == 1

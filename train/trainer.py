@@ -11,12 +11,15 @@ import copy
 import math
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
 
@@ -31,6 +34,7 @@ from train.batching import encode_records, training_batches
 from train.calibration import calibrate
 from train.config import Config
 from train.datasets_bundle import DataBundle, build_data
+from train.distributed import DistContext
 from train.metrics import numeric, score_predictions
 from train.records import Record
 
@@ -71,97 +75,153 @@ def evaluate_split(predictor: Predictor, records: list[dict[str, Any]]) -> tuple
     return score_predictions(records, predictions), predictions
 
 
-def train(config: Config, data: DataBundle | None = None, progress: bool = True) -> TrainResult:
-    """Train, validate each epoch, keep the best epoch, save, log and register the model."""
-    data = data or build_data(config, PROJECT_ROOT)
-    experiment_id = tracking.use_experiment(config.tracking.experiment)
-    if config.tracking.baseline:
-        from train.baseline import run_baseline
+@dataclass
+class FitOutcome:
+    """What the epoch loop leaves behind: the best weights and how training went."""
 
-        run_baseline(config, data, experiment_id)
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    stop_reason: str
+    steps: int
+    seconds: float
+    history: list[dict[str, float]]
 
-    set_seed(config.train.seed)
-    device, amp_dtype = pick_device(config.train.precision)
-    encoder_path = resolve_encoder_path(config.model.encoder)
-    network, tokenizer = new_model(encoder_path, dropout=config.model.dropout)
+
+def train(config: Config, data: DataBundle | None = None, progress: bool = True) -> TrainResult | None:
+    """Fit, calibrate, save, evaluate and register: the whole run, readable top to bottom.
+
+    Under ``torchrun`` every rank fits its share of the batches; rank 0 alone logs, validates,
+    saves and registers, and the other ranks return ``None``.
+    """
+    context = DistContext.from_env()
+    try:
+        data = data or build_data(config, PROJECT_ROOT)
+        experiment_id = tracking.use_experiment(config.tracking.experiment) if context.is_main else ""
+        if config.tracking.baseline and context.is_main:
+            from train.baseline import run_baseline
+
+            run_baseline(config, data, experiment_id)
+        set_seed(config.train.seed)
+        device, amp_dtype = pick_device(config.train.precision)
+        device = context.device(device)
+        network, tokenizer = new_model(resolve_encoder_path(config.model.encoder), dropout=config.model.dropout)
+        meta = ModelMeta(max_length=config.model.max_length)
+        run_name = config.tracking.run_name or f"minilm-{time.strftime('%Y%m%d-%H%M%S')}"
+        runs = mlflow.start_run(experiment_id=experiment_id, run_name=run_name) if context.is_main else nullcontext()
+        with runs as run:
+            if context.is_main:
+                _log_run_start(config, data, device, amp_dtype, context)
+            outcome = fit(config, data, network, tokenizer, meta, device, amp_dtype, context, progress)
+            if not context.is_main:
+                return None
+            network.load_state_dict(outcome.best_state)
+            network.to("cpu").eval()
+            calibrate_on_validation(network, tokenizer, meta, data)
+            meta.training = _training_record(config, data, outcome, run.info.run_id, context)
+            output_dir = Path(config.tracking.output_dir)
+            model_dir = save_model_folder(
+                network, tokenizer, meta, (output_dir if output_dir.is_absolute() else PROJECT_ROOT / output_dir)
+                / run.info.run_id,
+            )  # fmt: skip
+            val_metrics, test_metrics = evaluate_and_log(model_dir, data, outcome)
+            registry = tracking.log_and_register_model(
+                model_dir, config.tracking.register, rescore=lambda ref: _validation_macro_f1(ref, data.validation)
+            )
+            return TrainResult(
+                model_dir, run.info.run_id, val_metrics, test_metrics, outcome.history, registry, data.notes
+            )
+    finally:
+        context.close()
+
+
+def _log_run_start(config: Config, data: DataBundle, device: torch.device, amp_dtype, context: DistContext) -> None:
+    mlflow.set_tags(
+        {
+            "model_kind": "transformer",
+            "encoder": config.model.encoder,
+            "device": device.type,
+            "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
+            "processes": str(context.world),
+            "experiment_group": config.tracking.experiment_group,
+        }
+    )
+    tracking.log_run_inputs(config.flat(), data.info())
+
+
+def fit(
+    config: Config,
+    data: DataBundle,
+    network: torch.nn.Module,
+    tokenizer: Any,
+    meta: ModelMeta,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    context: DistContext,
+    progress: bool,
+) -> FitOutcome:
+    """The epoch loop: train, validate (rank 0), keep the best epoch, stop early or on budget.
+
+    Every rank draws the same seeded batch order and takes every ``world``-th batch, so the
+    ranks together see each batch once per epoch; stop decisions are agreed across ranks.
+    """
     network.to(device)
-    meta = ModelMeta(max_length=config.model.max_length)
+    # the encoder's pooler is never used (mean pooling): DDP must not wait for its gradients
+    model = DistributedDataParallel(network, find_unused_parameters=True) if context.active else network
     train_set = encode_records(data.train, tokenizer, config.model.max_length)
-
-    steps_per_epoch = math.ceil(len(train_set) / config.train.batch_size)
+    batches_per_epoch = math.ceil(len(train_set) / config.train.batch_size)
+    steps_per_epoch = batches_per_epoch // context.world
     total_steps = steps_per_epoch * config.train.epochs
     if config.train.max_steps:
         total_steps = min(total_steps, config.train.max_steps)
     optimizer = torch.optim.AdamW(
-        network.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay
+        model.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay
     )
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.train.warmup_ratio), total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     weights = LossWeights(config.train.stance_weight, config.train.loaded_weight, config.train.token_weight)
     generator = torch.Generator().manual_seed(config.train.seed)
     pad_id = tokenizer.pad_token_id or 0
-
-    run_name = config.tracking.run_name or f"minilm-{time.strftime('%Y%m%d-%H%M%S')}"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags(
-            {
-                "model_kind": "transformer",
-                "encoder": config.model.encoder,
-                "device": device.type,
-                "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
-                "experiment_group": config.tracking.experiment_group,
-            }
-        )
-        tracking.log_run_inputs(config.flat(), data.info())
-        best_score, best_state, best_epoch, patience_left = -1.0, None, 0, config.train.patience
-        history: list[dict[str, float]] = []
-        started = time.monotonic()
-        budget_s = config.train.time_budget_minutes * 60
-        step = 0
-        stop_reason = "epochs"
-        for epoch in range(1, config.train.epochs + 1):
-            network.train()
-            seen, epoch_start, loss_sum, batches = 0, time.monotonic(), 0.0, 0
-            bar = tqdm(
-                training_batches(train_set, config.train.batch_size, pad_id, generator),
-                total=steps_per_epoch,
-                desc=f"epoch {epoch}/{config.train.epochs}",
-                unit="batch",
-                disable=not progress,
+    best_score, best_state, best_epoch, patience_left = -1.0, None, 0, config.train.patience
+    history: list[dict[str, float]] = []
+    started, budget_s, step, stop_reason = time.monotonic(), config.train.time_budget_minutes * 60, 0, "epochs"
+    for epoch in range(1, config.train.epochs + 1):
+        model.train()
+        seen, epoch_start, loss_sum, batches = 0, time.monotonic(), 0.0, 0
+        own = islice(training_batches(train_set, config.train.batch_size, pad_id, generator), context.rank,
+                     steps_per_epoch * context.world, context.world)  # fmt: skip
+        bar = tqdm(own, total=steps_per_epoch, desc=f"epoch {epoch}/{config.train.epochs}", unit="batch",
+                   disable=not progress or not context.is_main)  # fmt: skip
+        for batch in bar:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                outputs = model(batch["input_ids"], batch["attention_mask"])
+            loss, _parts = multitask_loss(
+                outputs, batch["stance_labels"], batch["loaded_labels"], batch["token_labels"], weights,
+                batch["sample_weights"],
+            )  # fmt: skip
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            seen += batch["input_ids"].shape[0] * context.world
+            loss_sum += float(loss.detach())
+            batches += 1
+            bar.set_postfix(
+                loss=f"{loss_sum / batches:.3f}", sent_s=f"{seen / max(time.monotonic() - epoch_start, 1e-9):.1f}"
             )
-            for batch in bar:
-                batch = {k: v.to(device) for k, v in batch.items()}
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    outputs = network(batch["input_ids"], batch["attention_mask"])
-                loss, _parts = multitask_loss(
-                    outputs,
-                    batch["stance_labels"],
-                    batch["loaded_labels"],
-                    batch["token_labels"],
-                    weights,
-                    batch["sample_weights"],
-                )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                step += 1
-                seen += batch["input_ids"].shape[0]
-                loss_sum += float(loss.detach())
-                batches += 1
-                rate = seen / max(time.monotonic() - epoch_start, 1e-9)
-                bar.set_postfix(loss=f"{loss_sum / batches:.3f}", sent_s=f"{rate:.1f}")
-                if config.train.max_steps and step >= config.train.max_steps:
-                    stop_reason = "max_steps"
-                    break
-                if time.monotonic() - started > budget_s:
-                    stop_reason = "time_budget"
-                    break
-            bar.close()
-            train_seconds = time.monotonic() - epoch_start  # before validation: the speed of training alone
+            if config.train.max_steps and step >= config.train.max_steps:
+                stop_reason = "max_steps"
+                break
+            if context.any(time.monotonic() - started > budget_s):
+                stop_reason = "time_budget"
+                break
+        bar.close()
+        train_seconds = time.monotonic() - epoch_start  # before validation: the speed of training alone
+        if context.is_main:
             network.eval()
             predictor = Predictor(network.to("cpu"), tokenizer, meta, runtime="torch")  # in memory: no folder yet
             val_metrics, _ = evaluate_split(predictor, data.validation)
@@ -179,65 +239,70 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in network.state_dict().items()})
             else:
                 patience_left -= 1
-            if stop_reason != "epochs":
-                break
-            if patience_left <= 0:
-                stop_reason = "early_stopping"
-                break
+        if stop_reason != "epochs":
+            break
+        if context.any(context.is_main and patience_left <= 0):
+            stop_reason = "early_stopping"
+            break
+    return FitOutcome(best_state or {}, best_epoch, stop_reason, step, time.monotonic() - started, history)
 
-        elapsed = time.monotonic() - started
-        network.load_state_dict(best_state)
-        network.to("cpu").eval()
-        in_memory = Predictor(network, tokenizer, meta, runtime="torch")
-        uncalibrated = in_memory.analyze_sentences([r["text"] for r in data.validation])
-        meta.stance_temperature, meta.loaded_threshold = calibrate(uncalibrated, data.validation, meta.stance_labels)
-        mlflow.log_metrics({"stance_temperature": meta.stance_temperature, "loaded_threshold": meta.loaded_threshold})
-        meta.training = {
-            "mlflow_run_id": run.info.run_id,
-            "best_epoch": best_epoch,
-            "stop_reason": stop_reason,
-            "train_seconds": round(elapsed, 1),
-            "encoder": config.model.encoder,
-            "experiment_group": config.tracking.experiment_group,
-            "data": {k: v for k, v in data.info().items() if k.endswith(("_sha", "_n"))},
-            **tracking.git_state(),
+
+def calibrate_on_validation(network: torch.nn.Module, tokenizer: Any, meta: ModelMeta, data: DataBundle) -> None:
+    """Fit the stance temperature and the loaded threshold on validation data (never on test)."""
+    in_memory = Predictor(network, tokenizer, meta, runtime="torch")
+    uncalibrated = in_memory.analyze_sentences([r["text"] for r in data.validation])
+    meta.stance_temperature, meta.loaded_threshold = calibrate(uncalibrated, data.validation, meta.stance_labels)
+    mlflow.log_metrics({"stance_temperature": meta.stance_temperature, "loaded_threshold": meta.loaded_threshold})
+
+
+def _training_record(
+    config: Config, data: DataBundle, outcome: FitOutcome, run_id: str, context: DistContext
+) -> dict[str, Any]:
+    """What the model folder remembers about its training (``stancelens.json``)."""
+    return {
+        "mlflow_run_id": run_id,
+        "best_epoch": outcome.best_epoch,
+        "stop_reason": outcome.stop_reason,
+        "train_seconds": round(outcome.seconds, 1),
+        "processes": context.world,
+        "encoder": config.model.encoder,
+        "experiment_group": config.tracking.experiment_group,
+        "data": {k: v for k, v in data.info().items() if k.endswith(("_sha", "_n"))},
+        **tracking.git_state(),
+    }
+
+
+def evaluate_and_log(model_dir: Path, data: DataBundle, outcome: FitOutcome) -> tuple[dict, dict]:
+    """Score the saved model as users load it; log validation, test, reports, plots and history."""
+    predictor = Predictor.load(model_dir)
+    val_metrics, _ = evaluate_split(predictor, data.validation)
+    test_metrics, _ = evaluate_split(predictor, data.test)
+    for name, records in data.reports.items():  # other labelled sets, reported only
+        report_metrics, _ = evaluate_split(predictor, records)
+        mlflow.log_metrics(numeric(report_metrics, f"{name}_"))
+    history = outcome.history
+    mlflow.log_metrics(
+        {
+            **numeric(val_metrics, "val_"),
+            **numeric(test_metrics, "test_"),
+            tracking.SELECTION_METRIC: val_metrics.get("stance_macro_f1", 0.0),
+            "best_epoch": outcome.best_epoch,
+            "train_seconds": outcome.seconds,
+            "train_steps": outcome.steps,
+            "train_sentences_per_s_mean": sum(h["train_sentences_per_s"] for h in history) / max(len(history), 1),
         }
-        output_dir = Path(config.tracking.output_dir)
-        if not output_dir.is_absolute():
-            output_dir = PROJECT_ROOT / output_dir
-        model_dir = save_model_folder(network, tokenizer, meta, output_dir / run.info.run_id)
-
-        predictor = Predictor.load(model_dir)
-        val_metrics, _ = evaluate_split(predictor, data.validation)
-        test_metrics, _ = evaluate_split(predictor, data.test)
-        for name, records in data.reports.items():  # other labelled sets, reported only
-            report_metrics, _ = evaluate_split(predictor, records)
-            mlflow.log_metrics(numeric(report_metrics, f"{name}_"))
-        mlflow.log_metrics(
-            {
-                **numeric(val_metrics, "val_"),
-                **numeric(test_metrics, "test_"),
-                tracking.SELECTION_METRIC: val_metrics.get("stance_macro_f1", 0.0),
-                "best_epoch": best_epoch,
-                "train_seconds": elapsed,
-                "train_steps": step,
-                "train_sentences_per_s_mean": sum(h["train_sentences_per_s"] for h in history) / len(history),
-            }
-        )
-        mlflow.set_tag("stop_reason", stop_reason)
-        labels = list(meta.stance_labels)
-        tracking.log_confusion_matrix(
-            val_metrics.get("confusion_matrix", []), labels, "confusion_validation.png", "validation"
-        )
-        tracking.log_confusion_matrix(test_metrics.get("confusion_matrix", []), labels, "confusion_test.png", "test")
-        with tempfile.TemporaryDirectory() as tmp:
-            history_path = Path(tmp) / "history.json"
-            history_path.write_text(tracking.dump_json(history), encoding="utf-8")
-            mlflow.log_artifact(str(history_path))
-        registry = tracking.log_and_register_model(
-            model_dir, config.tracking.register, rescore=lambda ref: _validation_macro_f1(ref, data.validation)
-        )
-        return TrainResult(model_dir, run.info.run_id, val_metrics, test_metrics, history, registry, data.notes)
+    )
+    mlflow.set_tag("stop_reason", outcome.stop_reason)
+    labels = list(predictor.meta.stance_labels)
+    tracking.log_confusion_matrix(
+        val_metrics.get("confusion_matrix", []), labels, "confusion_validation.png", "validation"
+    )
+    tracking.log_confusion_matrix(test_metrics.get("confusion_matrix", []), labels, "confusion_test.png", "test")
+    with tempfile.TemporaryDirectory() as tmp:
+        history_path = Path(tmp) / "history.json"
+        history_path.write_text(tracking.dump_json(history), encoding="utf-8")
+        mlflow.log_artifact(str(history_path))
+    return val_metrics, test_metrics
 
 
 def _validation_macro_f1(model_ref: str, records: list[Record]) -> float:
