@@ -161,8 +161,9 @@ def score_with_spark(
         if marker.exists():
             skipped += 1
             continue
-        rows = score_dataframe(documents.where(F.col("part") == part).drop("part"), model_dir, runtime, threshold,
-                               sentences).persist()  # fmt: skip
+        # spread the part over every executor core (one small input file is a single partition)
+        chunk = documents.where(F.col("part") == part).drop("part").repartition(spark.sparkContext.defaultParallelism)
+        rows = score_dataframe(chunk, model_dir, runtime, threshold, sentences).persist()
         rows.where(F.col("error").isNull()).drop("error").write.mode("overwrite").parquet(
             str(out / "sentences" / f"part={part}")
         )
