@@ -78,13 +78,15 @@ def multitask_loss(
     token_labels: torch.Tensor,
     weights: LossWeights | None = None,
     sample_weights: torch.Tensor | None = None,
+    stance_class_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the task losses, each averaged only over records that carry its label.
 
     A batch in which no record has a label for a task contributes exactly zero for that
     task (not NaN), so mixed batches of stance-only and loaded-only records are safe.
     ``sample_weights`` (one per record, the per-source weights of the config) make the
-    averages weighted; the default weighs every record alike.
+    averages weighted; the default weighs every record alike. ``stance_class_weights`` (one
+    per stance label) re-weigh the stance loss by the gold class, e.g. inverse frequency.
     """
     weights = weights or LossWeights()
     zero = outputs.stance_logits.sum() * 0.0
@@ -98,7 +100,12 @@ def multitask_loss(
     stance_mask = stance_labels != IGNORE_INDEX
     parts["stance"] = (
         weighted_mean(
-            F.cross_entropy(outputs.stance_logits[stance_mask].float(), stance_labels[stance_mask], reduction="none"),
+            F.cross_entropy(
+                outputs.stance_logits[stance_mask].float(),
+                stance_labels[stance_mask],
+                weight=stance_class_weights,
+                reduction="none",
+            ),
             sample_weights[stance_mask],
         )
         if stance_mask.any()

@@ -52,6 +52,7 @@ class TrainConfig:
     stance_weight: float = 1.0
     loaded_weight: float = 1.0
     token_weight: float = 1.0
+    stance_class_weights: str = "none"  # none | balanced (inverse class frequency in the train split)
     precision: str = "auto"  # auto (bf16 where the CPU or GPU supports it) | fp32 | bf16
 
 

@@ -21,6 +21,7 @@ EXPERIMENTS: dict[str, list[str]] = {
     "real-only": ["data.corpus_train=false"],
     "written+real": [],
     "written+real-x2": ["data.news_weight=2.0"],
+    "written+real-balanced": ["train.stance_class_weights=balanced"],
     "real-curve-25": ["data.news_fraction=0.25"],
     "real-curve-50": ["data.news_fraction=0.5"],
     "written+real+semeval": ["data.semeval=true", "data.semeval_max_records=4000"],

@@ -11,6 +11,7 @@ import copy
 import math
 import tempfile
 import time
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
@@ -26,6 +27,7 @@ from transformers import get_linear_schedule_with_warmup, set_seed
 from model.encoder import resolve_encoder_path
 from model.hardware import cpu_bf16_kind
 from model.io import ModelMeta, new_model, save_model_folder
+from model.labels import STANCE_LABELS
 from model.network import LossWeights, multitask_loss
 from model.predictor import Predictor
 from model.registry import PROJECT_ROOT
@@ -179,6 +181,7 @@ def fit(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.train.warmup_ratio), total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     weights = LossWeights(config.train.stance_weight, config.train.loaded_weight, config.train.token_weight)
+    class_weights = stance_class_weights(data.train, config.train.stance_class_weights, device)
     generator = torch.Generator().manual_seed(config.train.seed)
     pad_id = tokenizer.pad_token_id or 0
     best_score, best_state, best_epoch, patience_left = -1.0, None, 0, config.train.patience
@@ -197,7 +200,7 @@ def fit(
                 outputs = model(batch["input_ids"], batch["attention_mask"])
             loss, _parts = multitask_loss(
                 outputs, batch["stance_labels"], batch["loaded_labels"], batch["token_labels"], weights,
-                batch["sample_weights"],
+                batch["sample_weights"], class_weights,
             )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -245,6 +248,18 @@ def fit(
             stop_reason = "early_stopping"
             break
     return FitOutcome(best_state or {}, best_epoch, stop_reason, step, time.monotonic() - started, history)
+
+
+def stance_class_weights(records: list[Record], mode: str, device: torch.device) -> torch.Tensor | None:
+    """``balanced``: n / (k * count) per stance label over the training records that carry a stance."""
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise ValueError(f"train.stance_class_weights must be none or balanced, got {mode!r}")
+    counts = Counter(r["stance"] for r in records if r.get("stance"))
+    total = sum(counts.values())
+    values = [total / (len(STANCE_LABELS) * max(counts[label], 1)) for label in STANCE_LABELS]
+    return torch.tensor(values, dtype=torch.float32, device=device)
 
 
 def calibrate_on_validation(network: torch.nn.Module, tokenizer: Any, meta: ModelMeta, data: DataBundle) -> None:
