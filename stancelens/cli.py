@@ -34,7 +34,8 @@ def _fail(message: str, code: int = 2) -> None:
 def train(
     config: Annotated[Path | None, typer.Option(help="TOML config; default train/configs/default.toml.")] = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override, e.g. --set train.epochs=3 (repeatable).")
+        list[str] | None,
+        typer.Option("--set", help="Override, e.g. --set train.epochs=3 (repeatable); `stancelens config` lists keys."),
     ] = None,
     nproc: Annotated[
         int, typer.Option(help="Data-parallel processes (torchrun: gloo on CPU, nccl on GPUs); rank 0 logs.")
@@ -74,6 +75,15 @@ def train(
             "promoted to champion" if result.registry.get("promoted") else "kept as candidate (champion is better)"
         )
         typer.echo(f"registry:     stancelens v{result.registry.get('candidate_version')} {verdict}")
+
+
+@app.command("config")
+def config_show() -> None:
+    """List every training config key (for --set section.key=value) with its default and meaning."""
+    from train.config import describe
+
+    for key, default, help_text in describe():
+        typer.echo(f"{key:32s} {default!r:24s} {help_text}")
 
 
 @app.command()

