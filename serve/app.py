@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from model.predictor import Predictor
 from model.splitter import split_sentences
 from model.text_checks import has_visible_text, text_problem
+from serve.schema import AnalyzeResponse
 from serve.settings import ServerSettings
 from serve.summary import summarize
 from serve.worker import BatchWorker, QueueFull
@@ -257,13 +258,13 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
             "limits": settings.limits(),
         }
 
-    @app.post("/v1/analyze", tags=["analysis"], response_model=None)
+    @app.post("/v1/analyze", tags=["analysis"], response_model=AnalyzeResponse)
     async def analyze(body: AnalyzeRequest, http: Request) -> JSONResponse:
         """Analyse documents (split into sentences) or pre-split sentences."""
         # A ready-made response skips FastAPI's generic re-encoding of the (plain JSON) result.
         return JSONResponse(await _analyze(state, body, http.receive))
 
-    @app.post("/v1/analyze/file", tags=["analysis"], response_model=None)
+    @app.post("/v1/analyze/file", tags=["analysis"], response_model=AnalyzeResponse)
     async def analyze_file(
         file: Annotated[UploadFile, File(description="A UTF-8 .txt document.")],
         loaded_threshold: Annotated[float | None, Form(ge=0.0, le=1.0)] = None,

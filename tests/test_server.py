@@ -203,3 +203,11 @@ def test_benchmark_load_generator_against_the_real_server(server):
     level = asyncio.run(load_level(server, ["The road was open.", "Clashes were reported."], 4, 5, cap_s=60))
     assert level["ok"] == 20 and level["errors"] == 0, level["error_kinds"]
     assert 0 < level["p50_ms"] <= level["p99_ms"] and level["sentences_per_s"] > 0
+
+
+def test_openapi_documents_the_analyze_response(server):
+    spec = httpx.get(f"{server}/openapi.json").json()
+    ok = spec["paths"]["/v1/analyze"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["$ref"].endswith("/AnalyzeResponse")
+    row = spec["components"]["schemas"]["SentenceRow"]["properties"]
+    assert {"doc_id", "start", "end", "text", "stance", "stance_probs", "loaded_spans", "windows"} <= set(row)
