@@ -158,4 +158,17 @@ def test_an_empty_api_key_is_refused_at_start(trained):
         timeout=120,
     )
     assert proc.returncode == 2
-    assert b"STANCELENS_API_KEY is set but empty" in proc.stderr
+    assert b"STANCELENS_API_KEY: is set but empty" in proc.stderr
+
+
+def test_a_malformed_setting_is_refused_naming_the_variable(trained):
+    env = {**trained["env"], "STANCELENS_QUEUE_SIZE": "many", "STANCELENS_RUNTIME": "gpu"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "stancelens.cli", "serve", "--model", str(trained["model_dir"]), "--port", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert b"STANCELENS_QUEUE_SIZE" in proc.stderr and b"STANCELENS_RUNTIME" in proc.stderr
