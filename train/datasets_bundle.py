@@ -96,6 +96,9 @@ def build_data(config: Config, project_root: Path) -> DataBundle:
         else:
             bundle.reports["news_validation"] = split_records(news, "validation")
             bundle.reports["news_test"] = split_records(news, "test")
+    if not news and not data.corpus_train:
+        bundle.train = _weighted(written_train, data.corpus_weight)  # nothing else to train on
+        bundle.notes.append("data.corpus_train=false but real news is absent: trained on the written corpus")
     if data.semeval:
         try:
             extra = load_semeval(shared, "train", data.semeval_max_records)
