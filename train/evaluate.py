@@ -8,7 +8,6 @@ interval because the real-text sets are small.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ from train import tracking
 from train.calibration import best_f1_threshold, expected_calibration_error
 from train.metrics import numeric, score_predictions
 from train.news import NEWS_DIR, load_news
-from train.records import Record, SharedDataMissing, load_corpus, load_seed_set, load_semeval, read_jsonl, split_records
+from train.records import Record, load_corpus, load_seed_set, load_semeval, read_jsonl, split_records
 
 EVAL_EXPERIMENT = "stancelens-eval"
 BENCHMARKS = ("news-test", "news-validation", "corpus-test", "corpus-validation", "seed", "semeval-dev")
@@ -225,12 +224,12 @@ def evaluate_one(
     return metrics
 
 
-def baseline_training_records(shared: Path = PROJECT_ROOT.parent / "shared") -> list[Record]:
-    """What the default model trains on: the written train split plus the real train split when present."""
-    records = split_records(load_corpus(PROJECT_ROOT / "data" / "corpus"), "train")
-    with contextlib.suppress(SharedDataMissing):
-        records += load_news(shared, PROJECT_ROOT / NEWS_DIR, "train")
-    return records
+def baseline_training_records() -> list[Record]:
+    """What the default config trains on (the real train split; the written one without ../shared)."""
+    from train.config import load_config
+    from train.datasets_bundle import build_data
+
+    return build_data(load_config(None), PROJECT_ROOT).train
 
 
 def run_evaluation(data: str, model_ref: str, baseline: bool, out_dir: Path, runtime: str = "torch") -> dict[str, Any]:
