@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from model.predictor import Predictor
 from serve.inputs import InputRecord, ReadOptions, count_records, expand_inputs, read_records
+from serve.schema import SENTENCE_FIELDS
 from serve.summary import SENTENCE_CSV_COLUMNS, SUMMARY_CSV_COLUMNS, sentence_csv_row, summarize, summary_csv_row
 
 DOCS_PER_BATCH = 16
@@ -206,23 +207,7 @@ def _analyze_one(
 def _format_row(row: dict[str, Any], fmt: str) -> bytes:
     if fmt == "csv":
         return _csv_line(sentence_csv_row(row))
-    ordered = {
-        k: row[k]
-        for k in (
-            "doc_id",
-            "sent_index",
-            "start",
-            "end",
-            "text",
-            "stance",
-            "stance_probs",
-            "loaded",
-            "loaded_prob",
-            "loaded_spans",
-            "windows",
-        )
-    }
-    return _json_line(ordered)
+    return _json_line({k: row[k] for k in SENTENCE_FIELDS})
 
 
 def _json_line(obj: dict[str, Any]) -> bytes:

@@ -57,3 +57,7 @@ class AnalyzeResponse(BaseModel):
     model: ModelUsed
     loaded_threshold: float
     results: list[DocumentResult]
+
+
+# The order of a sentence row's fields in every output (JSONL, Spark Parquet).
+SENTENCE_FIELDS: tuple[str, ...] = tuple(SentenceRow.model_fields)

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from model.labels import STANCE_LABELS
+from serve.schema import SENTENCE_FIELDS
 
 _PREDICTORS: dict[tuple[str, str], Any] = {}  # one Predictor per Python worker process
 
@@ -29,20 +30,7 @@ SENTENCE_DDL = (
     "loaded int, loaded_prob double, loaded_spans array<struct<start: int, end: int, text: string, prob: double>>, "
     "windows int, error string"
 )
-SENTENCE_COLUMNS = [
-    "doc_id",
-    "sent_index",
-    "start",
-    "end",
-    "text",
-    "stance",
-    "stance_probs",
-    "loaded",
-    "loaded_prob",
-    "loaded_spans",
-    "windows",
-    "error",
-]
+SENTENCE_COLUMNS = [*SENTENCE_FIELDS, "error"]
 
 
 def _predictor(model_dir: str, runtime: str) -> Any:

@@ -83,6 +83,23 @@ def predictor(model_dir: Path):
     return Predictor.load(model_dir)
 
 
+def wait_until_up(url: str, process: subprocess.Popen, what: str, timeout: float = 180) -> None:
+    """Poll ``url`` until it answers 200; fail with the child's stderr if it exits first."""
+    import contextlib
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:] if process.stderr else what
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        assert time.monotonic() < deadline, f"{what} did not start"
+        time.sleep(0.5)
+
+
 def needs_shared(*parts: str) -> pytest.MarkDecorator:
     """Skip cleanly, with the reason, when the third-party data in ../shared is absent."""
     path = SHARED.joinpath(*parts)

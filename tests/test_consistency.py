@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +13,7 @@ import pandas as pd
 import pytest
 
 from serve.launcher import free_port, running_server
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, wait_until_up
 
 SENTENCES = [
     "The Taliban said their forces had taken full control of the valley.",
@@ -98,14 +96,7 @@ def test_mlflow_models_serve(trained, reference):
     env = {**trained["env"], "PATH": f"{Path(sys.executable).parent}:{trained['env'].get('PATH', '')}"}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "mlflow models serve did not start"
-            time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", process, "mlflow models serve")
         payload = {"dataframe_records": [{"text": s} for s in SENTENCES], "params": {"sentences": True}}
         response = httpx.post(f"http://127.0.0.1:{port}/invocations", json=payload, timeout=120)
         assert response.status_code == 200, response.text[:1000]

@@ -148,27 +148,24 @@ def test_unknown_path_and_method_use_the_documented_shape(server):
     assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
 
 
-def test_an_empty_api_key_is_refused_at_start(trained):
-    env = {**trained["env"], "STANCELENS_API_KEY": ""}
-    proc = subprocess.run(
+def serve_refusing(trained, **variables: str) -> subprocess.CompletedProcess:
+    """``stancelens serve`` with bad settings: it must refuse before it listens."""
+    return subprocess.run(
         [sys.executable, "-m", "stancelens.cli", "serve", "--model", str(trained["model_dir"]), "--port", "1"],
         cwd=ROOT,
-        env=env,
+        env={**trained["env"], **variables},
         capture_output=True,
         timeout=120,
     )
+
+
+def test_an_empty_api_key_is_refused_at_start(trained):
+    proc = serve_refusing(trained, STANCELENS_API_KEY="")
     assert proc.returncode == 2
     assert b"STANCELENS_API_KEY: is set but empty" in proc.stderr
 
 
 def test_a_malformed_setting_is_refused_naming_the_variable(trained):
-    env = {**trained["env"], "STANCELENS_QUEUE_SIZE": "many", "STANCELENS_RUNTIME": "gpu"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "stancelens.cli", "serve", "--model", str(trained["model_dir"]), "--port", "1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
+    proc = serve_refusing(trained, STANCELENS_QUEUE_SIZE="many", STANCELENS_RUNTIME="gpu")
     assert proc.returncode == 2
     assert b"STANCELENS_QUEUE_SIZE" in proc.stderr and b"STANCELENS_RUNTIME" in proc.stderr

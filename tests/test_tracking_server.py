@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from serve.launcher import free_port, running_server
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_until_up
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +28,7 @@ def tracking_server(tmp_path_factory):
     process = subprocess.Popen(command, cwd=base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "mlflow server did not start"
-            time.sleep(0.5)
+        wait_until_up(f"{uri}/health", process, "mlflow server")
         yield {"uri": uri, "artifacts": base / "artifacts"}
     finally:
         process.terminate()
