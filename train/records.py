@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from model.text_checks import has_visible_text
+
 Record = dict[str, Any]
 RECORD_FIELDS = ("id", "text", "stance", "loaded", "loaded_spans", "source", "split")
 
@@ -125,7 +127,7 @@ def load_semeval(shared_dir: str | Path, split: str = "train", max_records: int 
         for index, line in enumerate(text.split("\n")):
             start, end = offset, offset + len(line)
             offset = end + 1
-            if not line.strip():
+            if not has_visible_text(line):  # blank, or only zero-width / control characters
                 continue
             spans = sorted(
                 {
