@@ -300,7 +300,7 @@ def data_validate(
 ) -> None:
     """Check schema, labels, spans, duplicates and split leakage; print the composition table."""
     from train.corpus_validate import composition_table, split_table, tag_table, validate_corpus
-    from train.news_validate import validate_news
+    from train.news_validate import news_split_table, validate_news
     from train.seed_validate import validate_seed_annotations
 
     report = validate_corpus(corpus, check_balance=balance)
@@ -313,6 +313,8 @@ def data_validate(
     typer.echo(f"near-duplicate pairs across splits (TF-IDF cosine > 0.85): {report.near_duplicates_across_splits}")
     typer.echo(f"seed set: {seed_note}")
     typer.echo(f"real news: {news_note}")
+    if (news / "labels.jsonl").is_file() and (news / "articles.jsonl").is_file():
+        typer.echo("\n" + news_split_table(news) + "\n")
     violations = report.violations + seed_problems + news_problems
     if violations:
         for line in violations[:200]:

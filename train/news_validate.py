@@ -84,3 +84,19 @@ def validate_news(news_dir: Path, shared: Path) -> tuple[list[str], str]:
     problems += [f"near-duplicate sentences across splits: {ids[a]} ~ {ids[b]}" for a, b, _ in crossing]
     checked = f"checked against {shared / 'data' / 'news'}"
     return problems, f"{note}, {checked}; near-duplicate pairs across splits: {len(crossing)}"
+
+
+def news_split_table(news_dir: Path) -> str:
+    """Sentences per split, stance and loaded counts, from the stand-off files alone (Markdown)."""
+    articles = {row["id"]: row for row in read_jsonl(news_dir / "articles.jsonl")}
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in read_jsonl(news_dir / "labels.jsonl"):
+        split = articles[row["article"]]["split"]
+        counts[split]["n"] += 1
+        counts[split][row["stance"]] += 1
+        counts[split]["loaded"] += int(row["loaded"])
+    lines = ["| split | n | " + " | ".join(STANCE_LABELS) + " | loaded |", "|---|---|---|---|---|---|"]
+    for split in NEWS_SPLITS:
+        c = counts[split]
+        lines.append(f"| {split} | {c['n']} | " + " | ".join(str(c[s]) for s in STANCE_LABELS) + f" | {c['loaded']} |")
+    return "\n".join(lines)
