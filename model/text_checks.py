@@ -22,6 +22,11 @@ class TextProblem(ValueError):
         self.code = code
 
 
+def valid_unicode(value: str) -> str:
+    """``value`` with lone surrogates replaced by U+FFFD, so it can be written as UTF-8 (for ids)."""
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def has_visible_text(text: str) -> bool:
     return any(not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE for ch in text)
 

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.predictor import Predictor
 from model.splitter import split_sentences
-from model.text_checks import has_visible_text, text_problem
+from model.text_checks import has_visible_text, text_problem, valid_unicode
 from serve.schema import AnalyzeResponse
 from serve.settings import ServerSettings
 from serve.summary import summarize
@@ -321,6 +321,8 @@ def _check_limits(settings: ServerSettings, request: AnalyzeRequest) -> None:
             max=settings.max_documents,
         )
     for index, doc in enumerate(docs):
+        if doc.id is not None and valid_unicode(doc.id) != doc.id:
+            raise ApiError(422, "invalid_id", f"documents[{index}].id holds a lone surrogate", index=index)
         if len(doc.text) > settings.max_doc_chars:
             raise ApiError(
                 413,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.text_checks import text_problem
+from model.text_checks import text_problem, valid_unicode
 
 READABLE_SUFFIXES = (".txt", ".jsonl", ".csv")
 DEFAULT_MAX_CHARS = 1_000_000
@@ -169,7 +169,8 @@ def _read_csv(handle: io.BufferedIOBase, name: str, options: ReadOptions) -> Ite
 
 def _from_mapping(obj: dict, where: str, options: ReadOptions) -> InputRecord:
     doc_id = obj.get(options.id_field)
-    doc_id = where if doc_id in (None, "") else str(doc_id)
+    # an id with a lone surrogate ("\ud800" in JSON) cannot be written as UTF-8: keep it readable
+    doc_id = where if doc_id in (None, "") else valid_unicode(str(doc_id))
     if options.text_field not in obj:
         return InputRecord(doc_id, None, where, f"missing field {options.text_field!r} (--text-field)")
     text = obj[options.text_field]

@@ -12,7 +12,7 @@ import io
 import json
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from model.predictor import EmptyTextError
@@ -125,6 +125,7 @@ def test_csv_reader_accounts_for_every_row(tmp_path_factory, rows):
 
 
 @given(st.lists(RECORD, min_size=1, max_size=6))
+@example(records=[{"id": "\ud800", "text": None}])  # found by this test: an id that is no valid UTF-8
 @FAST
 def test_scoring_reports_every_bad_record_and_scores_nothing_twice(predictor, tmp_path_factory, records):
     folder = tmp_path_factory.mktemp("score")

@@ -119,6 +119,11 @@ def test_text_with_nothing_to_analyse_is_422(server, case, text, code):
     assert response.json()["error"] == code and response.json()["message"]
 
 
+def test_an_id_with_a_lone_surrogate_is_422(server):
+    response = post_json_bytes(server.base, b'{"documents": [{"id": "\\ud800", "text": "Kabul."}]}')
+    assert response.status_code == 422 and response.json()["error"] == "invalid_id"
+
+
 def test_a_document_with_some_zero_width_sentences_keeps_only_real_ones(server):
     text = "Kabul fell.\n\n\u200b\n\nThe valley held."
     body = httpx.post(f"{server.base}/v1/analyze", json={"documents": [{"text": text}]}, timeout=60).json()
