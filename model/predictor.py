@@ -18,7 +18,7 @@ import numpy as np
 
 from model.backends import Backend, TorchBackend
 from model.io import ModelMeta, load_model_folder
-from model.runtimes import DEFAULT_RUNTIME, RUNTIMES
+from model.runtimes import DEFAULT_RUNTIME, resolve_runtime
 from model.spans import CharSpan, best_token_span, decode_spans, merge_spans
 from model.splitter import split_sentences
 from model.text_checks import has_visible_text, text_problem
@@ -52,8 +52,8 @@ class Predictor:
         model_ref: str | None = None,
         threads: int | None = None,
     ):
-        if runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        choice = resolve_runtime(runtime, folder)
+        runtime = choice.runtime
         if runtime.startswith("onnx") and folder is None:
             raise ValueError("the ONNX runtimes need a saved model folder to cache the export beside")
         self.tokenizer = tokenizer
@@ -61,6 +61,7 @@ class Predictor:
         self.folder = folder
         self.model_ref = model_ref or (str(folder) if folder else "in-memory")
         self.runtime = runtime
+        self.runtime_reason = choice.reason
         self.batch_size = batch_size
         self.backend: Backend = _make_backend(runtime, network, folder, threads)
         # Fast tokenizers refuse concurrent calls that set truncation ("Already borrowed"):
@@ -80,33 +81,38 @@ class Predictor:
 
         return cls.load(resolve_model_ref(ref), model_ref=ref, **kwargs)
 
-    def analyze_documents(
-        self, documents: Sequence[str], loaded_threshold: float | None = None
-    ) -> list[list[dict[str, Any]]]:
-        """Split each document into sentences and analyse them; offsets point into the document."""
+    def sentence_cuts(self, documents: Sequence[str], sentences: bool = False) -> list[list[tuple[int, int]]]:
+        """Where each document's analysed units lie: the splitter's sentences, or the whole text.
+
+        ``sentences=True`` (sentence mode: the caller has split already) makes each text one
+        unit, however long. This is the only place that mode is decided; the CLI, server,
+        pyfunc and Spark all ask here.
+        """
         cuts = []
         for i, doc in enumerate(documents):
             problem = text_problem(doc)
             if problem is not None:
-                raise EmptyTextError(f"document {i}: {problem}")
-            spans = [s for s in split_sentences(doc) if has_visible_text(doc[s.start : s.end])]
-            cuts.append(spans)
-        flat = [doc[s.start : s.end] for doc, spans in zip(documents, cuts, strict=True) for s in spans]
-        results = iter(self.analyze_sentences(flat, loaded_threshold))
-        out: list[list[dict[str, Any]]] = []
-        for spans in cuts:
-            rows = []
-            for index, span in enumerate(spans):
-                row = next(results)
-                row.update(sent_index=index, start=span.start, end=span.end)
-                rows.append(row)
-            out.append(rows)
-        return out
+                raise EmptyTextError(f"{'sentence' if sentences else 'document'} {i}: {problem}")
+            if sentences:
+                cuts.append([(0, len(doc))])
+            else:
+                cuts.append([(s.start, s.end) for s in split_sentences(doc) if has_visible_text(doc[s.start : s.end])])
+        return cuts
+
+    def analyze_documents(
+        self, documents: Sequence[str], loaded_threshold: float | None = None, sentences: bool = False
+    ) -> list[list[dict[str, Any]]]:
+        """Analyse each document's sentences (see :meth:`sentence_cuts`); offsets point into the document."""
+        cuts = self.sentence_cuts(documents, sentences)
+        flat = [doc[a:b] for doc, spans in zip(documents, cuts, strict=True) for a, b in spans]
+        return attach_offsets(cuts, self.analyze_sentences(flat, loaded_threshold))
 
     def analyze_sentences(
         self, sentences: Sequence[str], loaded_threshold: float | None = None
     ) -> list[dict[str, Any]]:
         """Analyse pre-split sentences; each is one unit, however long."""
+        if not sentences:
+            return []
         threshold = self.meta.loaded_threshold if loaded_threshold is None else float(loaded_threshold)
         for i, text in enumerate(sentences):
             problem = text_problem(text)
@@ -200,6 +206,15 @@ class Predictor:
                 loaded[i] = logits.loaded[row]
                 tokens[i] = _sigmoid(logits.token[row, : len(windows[i].input_ids)])
         return stance, loaded, tokens
+
+
+def attach_offsets(cuts: list[list[tuple[int, int]]], rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Regroup flat sentence rows by document, each with its index and offsets in the document."""
+    results = iter(rows)
+    return [
+        [{**next(results), "sent_index": index, "start": start, "end": end} for index, (start, end) in enumerate(spans)]
+        for spans in cuts
+    ]
 
 
 def _make_backend(runtime: str, network: Any, folder: Path | None, threads: int | None) -> Backend:

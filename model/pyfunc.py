@@ -53,14 +53,9 @@ class StanceLensPyfunc(PythonModel):
         good = [i for i, p in problems.items() if p is None]
         texts = [values[i] for i in good]
         rows: list[dict[str, Any]] = []
-        if params.get("sentences"):
-            scored = self.predictor.analyze_sentences(texts, threshold) if texts else []
-            for index, row in zip(good, scored, strict=True):
-                rows.append({**row, "doc_index": index, "sent_index": 0, "start": 0, "end": len(row["text"])})
-        else:
-            scored_docs = self.predictor.analyze_documents(texts, threshold) if texts else []
-            for index, doc_rows in zip(good, scored_docs, strict=True):
-                rows.extend({**row, "doc_index": index} for row in doc_rows)
+        scored_docs = self.predictor.analyze_documents(texts, threshold, sentences=bool(params.get("sentences")))
+        for index, doc_rows in zip(good, scored_docs, strict=True):
+            rows.extend({**row, "doc_index": index} for row in doc_rows)
         labels = self.predictor.meta.stance_labels
         out = [
             {

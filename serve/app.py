@@ -23,10 +23,11 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from model.predictor import Predictor
-from model.splitter import split_sentences
-from model.text_checks import has_visible_text, text_problem, valid_unicode
-from serve.schema import AnalyzeResponse
+from model.predictor import Predictor, attach_offsets
+from model.registry import resolve_model_ref
+from model.runtimes import resolve_runtime
+from model.text_checks import text_problem, valid_unicode
+from serve.schema import SENTENCE_FIELDS, AnalyzeResponse
 from serve.settings import ServerSettings
 from serve.summary import summarize
 from serve.worker import BatchWorker, QueueFull
@@ -147,9 +148,12 @@ class ServerState:
 
     def load(self) -> None:
         try:
-            loops, threads = self.settings.worker_layout()
-            self.predictor = Predictor.from_ref(
-                self.settings.model_ref,
+            folder = resolve_model_ref(self.settings.model_ref)
+            # the loop layout depends on the runtime auto will resolve to (the Predictor resolves it the same way)
+            loops, threads = self.settings.worker_layout(resolve_runtime(self.settings.runtime, folder).runtime)
+            self.predictor = Predictor.load(
+                folder,
+                model_ref=self.settings.model_ref,
                 runtime=self.settings.runtime,
                 batch_size=self.settings.max_batch_sentences,
                 threads=threads,
@@ -249,6 +253,7 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
             "ref": predictor.model_ref,
             "version": _registry_version(predictor),
             "runtime": predictor.runtime,
+            "runtime_reason": predictor.runtime_reason,
             "stance_labels": meta.stance_labels,
             "loaded_threshold": meta.loaded_threshold,
             "stance_temperature": meta.stance_temperature,
@@ -374,35 +379,17 @@ async def _analyze(state: ServerState, request: AnalyzeRequest, receive: Receive
     predictor = _predictor(state)
     _check_limits(state.settings, request)
     doc_ids = [doc.id if doc.id not in (None, "") else str(i) for i, doc in enumerate(request.documents)]
-    if request.sentences:
-        cuts = [[(0, len(doc.text))] for doc in request.documents]
-    else:
-        cuts = [
-            [(s.start, s.end) for s in split_sentences(doc.text) if has_visible_text(doc.text[s.start : s.end])]
-            for doc in request.documents
-        ]
-    flat = [doc.text[a:b] for doc, spans in zip(request.documents, cuts, strict=True) for a, b in spans]
+    texts = [doc.text for doc in request.documents]
+    cuts = predictor.sentence_cuts(texts, request.sentences)
+    flat = [text[a:b] for text, spans in zip(texts, cuts, strict=True) for a, b in spans]
     try:
         future = state.worker.submit(flat, request.loaded_threshold)
     except QueueFull as exc:
         raise ApiError(503, "overloaded", "the server is busy; retry after the Retry-After delay") from exc
-    rows = await _result_unless_disconnected(future, receive)
-    results, position = [], 0
-    for doc_id, spans in zip(doc_ids, cuts, strict=True):
-        doc_rows = []
-        for index, (start, end) in enumerate(spans):
-            row = rows[position]
-            position += 1
-            doc_rows.append(
-                {
-                    "doc_id": doc_id,
-                    "sent_index": index,
-                    "start": start,
-                    "end": end,
-                    **{k: row[k] for k in ("text", "stance", "stance_probs", "loaded", "loaded_prob", "loaded_spans")},
-                    "windows": row["windows"],
-                }
-            )
+    per_doc = attach_offsets(cuts, await _result_unless_disconnected(future, receive))
+    results = []
+    for doc_id, rows in zip(doc_ids, per_doc, strict=True):
+        doc_rows = [{"doc_id": doc_id, **{k: row[k] for k in SENTENCE_FIELDS if k != "doc_id"}} for row in rows]
         results.append({"doc_id": doc_id, "sentences": doc_rows, "summary": summarize(doc_id, doc_rows)})
     return {
         "model": {"ref": predictor.model_ref, "runtime": predictor.runtime},

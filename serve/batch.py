@@ -169,16 +169,12 @@ def _score_batch(
     if not good:
         return
     try:
-        if sentences_mode:
-            sentence_rows = predictor.analyze_sentences([r.text for r in good], threshold)
-            per_doc = [[{**row, "sent_index": 0, "start": 0, "end": len(row["text"])}] for row in sentence_rows]
-        else:
-            per_doc = predictor.analyze_documents([r.text for r in good], threshold)
+        per_doc = predictor.analyze_documents([r.text for r in good], threshold, sentences=sentences_mode)
     except Exception:  # one bad document must not sink its batch: retry one by one
         per_doc = []
         for record in good:
             try:
-                per_doc.append(_analyze_one(predictor, record.text, sentences_mode, threshold))
+                per_doc.append(predictor.analyze_documents([record.text], threshold, sentences=sentences_mode)[0])
             except Exception as exc:
                 _write_error(handles["errors"], record.doc_id, record.where, f"analysis failed: {exc}")
                 stats.errors += 1
@@ -193,15 +189,6 @@ def _score_batch(
         handles["summary"].write(_csv_line(summary_csv_row(summary)) if fmt == "csv" else _json_line(summary))
         stats.documents += 1
         stats.sentences += len(rows)
-
-
-def _analyze_one(
-    predictor: Predictor, text: str, sentences_mode: bool, threshold: float | None
-) -> list[dict[str, Any]]:
-    if sentences_mode:
-        row = predictor.analyze_sentences([text], threshold)[0]
-        return [{**row, "sent_index": 0, "start": 0, "end": len(text)}]
-    return predictor.analyze_documents([text], threshold)[0]
 
 
 def _format_row(row: dict[str, Any], fmt: str) -> bytes:

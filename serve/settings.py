@@ -47,9 +47,9 @@ class ServerSettings(BaseSettings):
             raise ValueError("is set but empty: that would leave the API open; unset it to run without a key")
         return value
 
-    def worker_layout(self) -> tuple[int, int | None]:
-        """(worker loops, threads per ONNX call): the cores split between loops, never oversubscribed."""
-        if not self.runtime.startswith("onnx"):
+    def worker_layout(self, runtime: str) -> tuple[int, int | None]:
+        """(worker loops, threads per ONNX call) for the resolved ``runtime``: cores split, never oversubscribed."""
+        if not runtime.startswith("onnx"):
             return 1, None
         from model.onnx_runtime import physical_cores
 

@@ -61,13 +61,7 @@ def score_batches(
                 docs.append((str(doc_id), text))
         if docs:
             texts = [t for _, t in docs]
-            if sentences:
-                scored = [
-                    [{**row, "sent_index": 0, "start": 0, "end": len(row["text"])}]
-                    for row in predictor.analyze_sentences(texts, threshold)
-                ]
-            else:
-                scored = predictor.analyze_documents(texts, threshold)
+            scored = predictor.analyze_documents(texts, threshold, sentences=sentences)
             for (doc_id, _), rows in zip(docs, scored, strict=True):
                 for row in rows:
                     out.append(

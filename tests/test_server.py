@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from serve.launcher import running_server
-from tests.conftest import ROOT
 
 LONG_SENTENCE = " ".join(["fighters"] * 2500 + ["valley"] * 2500) + "."
 
@@ -184,21 +183,23 @@ def test_concurrent_requests_get_the_answers_they_get_alone(server):
         assert all(abs(got["stance_probs"][k] - alone["stance_probs"][k]) < 1e-5 for k in alone["stance_probs"])
 
 
-def test_runtime_defaults_to_onnx_and_follows_the_environment(server, trained):
-    from model.runtimes import DEFAULT_RUNTIME
+def test_runtime_defaults_to_auto_and_follows_the_environment(server, trained):
+    """``auto`` resolves to the runtime choose_runtime names for this CPU and model, and says why."""
+    from model.runtimes import DEFAULT_RUNTIME, choose_runtime
 
     body = {"documents": [{"text": "The pass was open."}], "sentences": True}
-    assert httpx.post(f"{server}/v1/analyze", json=body).json()["model"]["runtime"] == DEFAULT_RUNTIME == "onnx"
+    expected = choose_runtime(trained["model_dir"])
+    assert DEFAULT_RUNTIME == "auto"
+    assert httpx.post(f"{server}/v1/analyze", json=body).json()["model"]["runtime"] == expected.runtime
+    card = httpx.get(f"{server}/v1/model").json()
+    assert (card["runtime"], card["runtime_reason"]) == (expected.runtime, expected.reason)
     with running_server(trained["model_dir"], {**trained["env"], "STANCELENS_RUNTIME": "torch"}) as other:
         assert httpx.post(f"{other.base}/v1/analyze", json=body).json()["model"]["runtime"] == "torch"
 
 
 def test_benchmark_load_generator_against_the_real_server(server):
-    """bench/bench_inference.py's keep-alive client: every request answered, latencies measured, bounded."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_inference import load_level
+    """The benchmark's keep-alive client (bench/loadgen.py): every request answered, latencies measured, bounded."""
+    from bench.loadgen import load_level
 
     level = asyncio.run(load_level(server, ["The road was open.", "Clashes were reported."], 4, 5, cap_s=60))
     assert level["ok"] == 20 and level["errors"] == 0, level["error_kinds"]

@@ -1,0 +1,47 @@
+"""Each faster path against torch fp32 on labelled real text: ``python -m bench.parity_run --model DIR``.
+
+Sets: the real-news test split and the seed set (from ../shared, when present), else the
+written corpus's test split. Each row is judged against both bars of :mod:`model.parity`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+CANDIDATES = ("torch-bf16", "torch-int8", "onnx", "onnx-fused", "onnx-int8")
+
+
+def labelled_sets() -> dict[str, list[dict[str, Any]]]:
+    from train.evaluate import load_benchmark
+    from train.records import SharedDataMissing
+
+    sets: dict[str, list[dict[str, Any]]] = {}
+    for name, benchmark in (("real test split", "news-test"), ("seed set", "seed")):
+        try:
+            sets[name] = load_benchmark(benchmark).records
+        except SharedDataMissing:
+            continue
+    return sets or {"corpus test split": load_benchmark("corpus-test").records}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args()
+    import model  # noqa: F401  (offline Hugging Face settings before transformers is imported)
+    from bench.offline import load_path
+    from model.predictor import Predictor
+    from train.parity import measure
+
+    reference = Predictor.load(args.model, runtime="torch")
+    candidates = {kind: load_path(kind, args.model).analyze_sentences for kind in CANDIDATES}
+    rows = measure(labelled_sets(), reference.analyze_sentences, candidates)
+    args.result.write_text(json.dumps({"folder": str(args.model), "rows": rows}), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
