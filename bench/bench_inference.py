@@ -27,12 +27,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project packages live at the root
 
+from stancelens.model.parity import AUTO_BAR, OPT_IN_BAR, ParityBar  # noqa: E402
+
 from bench.hardware import machine_info, model_facts  # noqa: E402
 from bench.loadgen import server_bench  # noqa: E402
 from bench.report import render  # noqa: E402
 from bench.sentences import bench_sentences  # noqa: E402
 from bench.spawn import spawn  # noqa: E402
-from model.parity import AUTO_BAR, OPT_IN_BAR, ParityBar  # noqa: E402
 
 PATHS = ("hf-pipeline", "torch", "torch-bf16", "torch-int8", "onnx", "onnx-fused", "onnx-int8")
 SPIN_ROW = "torch:spin"
@@ -55,15 +56,14 @@ def fastest_passing(offline: dict[str, Any], parity: dict[str, Any] | None, bar:
 
 def training_run_of(folder: Path) -> dict[str, Any] | None:
     """Speed and epochs of the MLflow run that trained the benchmarked model (from its ``stancelens.json``)."""
-    from model.io import read_meta
+    from stancelens.model.io import read_meta
 
     run_id = read_meta(folder).training.get("mlflow_run_id")
     if not run_id:
         return None
     try:
         import mlflow
-
-        from model.registry import tracking_uri
+        from stancelens.model.registry import tracking_uri
 
         mlflow.set_tracking_uri(tracking_uri())
         client = mlflow.tracking.MlflowClient()
@@ -118,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="Also write the raw results here.")
     args = parser.parse_args(argv)
 
-    import model  # noqa: F401  (offline Hugging Face settings before transformers is imported)
-    from model.registry import resolve_model_ref
-    from model.runtimes import choose_runtime
+    import stancelens.model  # noqa: F401  (offline Hugging Face settings before transformers is imported)
+    from stancelens.model.registry import resolve_model_ref
+    from stancelens.model.runtimes import choose_runtime
 
     began = time.monotonic()
     folder = resolve_model_ref(args.model)

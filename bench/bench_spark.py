@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import model  # noqa: F401  (offline Hugging Face settings)
-from model.predictor import Predictor
-from model.registry import resolve_model_ref
-from serve.batch import score_files
-from serve.inputs import ReadOptions
-from train.records import load_corpus, split_records
+import stancelens.model  # noqa: F401  (offline Hugging Face settings)
+from stancelens.model.predictor import Predictor
+from stancelens.model.registry import resolve_model_ref
+from stancelens.serve.batch import score_files
+from stancelens.serve.inputs import ReadOptions
+from stancelens.train.records import load_corpus, split_records
 
 
 def main() -> None:
@@ -47,8 +47,7 @@ def main() -> None:
 
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         from pyspark.sql import SparkSession
-
-        from serve.spark import score_with_spark
+        from stancelens.serve.spark import score_with_spark
 
         spark = SparkSession.builder.master(args.master).appName("stancelens-bench").getOrCreate()
         try:

@@ -19,14 +19,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-import model  # noqa: F401  (offline Hugging Face settings)
-from model.encoder import resolve_encoder_path
-from model.hardware import cpu_bf16_kind
-from model.io import new_model
-from model.network import multitask_loss
-from train.batching import encode_records, training_batches
-from train.records import load_corpus, split_records
-from train.trainer import adamw
+import stancelens.model  # noqa: F401  (offline Hugging Face settings)
+from stancelens.model.encoder import resolve_encoder_path
+from stancelens.model.hardware import cpu_bf16_kind
+from stancelens.model.io import new_model
+from stancelens.model.network import multitask_loss
+from stancelens.train.batching import encode_records, training_batches
+from stancelens.train.records import load_corpus, split_records
+from stancelens.train.trainer import adamw
 
 
 def measure(

@@ -26,8 +26,7 @@ def machine_info() -> dict[str, Any]:
     import psutil
     import torch
     import transformers
-
-    from model.hardware import cpu_bf16_kind
+    from stancelens.model.hardware import cpu_bf16_kind
 
     cpu, text = platform.processor() or "unknown", ""
     with contextlib.suppress(OSError):
@@ -60,9 +59,8 @@ def model_facts(folder: Path, sentences: list[str]) -> dict[str, Any]:
     and self-attention adds ``QK^T`` and ``AV``, ``4 * T^2 * hidden`` per layer. Padding
     tokens are not counted: these are the useful FLOPs of a sentence of mean length.
     """
+    from stancelens.model.io import read_meta, weights_digest
     from transformers import AutoConfig, AutoTokenizer
-
-    from model.io import read_meta, weights_digest
 
     config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
@@ -101,8 +99,7 @@ def _ort_int8_rate(size: int) -> float:
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
-
-    from model.onnx_runtime import session_options
+    from stancelens.model.onnx_runtime import session_options
 
     rng = np.random.default_rng(0)
     weight = numpy_helper.from_array(rng.integers(-127, 127, (size, size), dtype=np.int8), "B")

@@ -33,7 +33,7 @@ def _vm_hwm_mb(pid: int) -> float | None:
 @contextlib.contextmanager
 def running_server(folder: Path, runtime: str, log_path: Path) -> Iterator[tuple[str, int]]:
     """A real ``stancelens serve`` (uvicorn) on a free loopback port; stopped on exit."""
-    from serve.launcher import running_server as launch
+    from stancelens.serve.launcher import running_server as launch
 
     with launch(folder, env=worker_env(), runtime=runtime, log_path=log_path) as server:
         yield server.base, server.process.pid
@@ -148,7 +148,7 @@ async def load_level(base: str, sentences: list[str], clients: int, per_client: 
 
 
 def server_bench(folder: Path, runtime: str, sentences: list[str], cap_s: float, log_path: Path) -> dict[str, Any]:
-    from serve.settings import ServerSettings
+    from stancelens.serve.settings import ServerSettings
 
     settings = ServerSettings.from_env()
     with running_server(folder, runtime, log_path) as (base, pid):

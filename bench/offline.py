@@ -33,9 +33,8 @@ def hf_pipeline(folder: Path) -> Any:
     our training never uses). Its labels are therefore not ours; it is a throughput baseline.
     """
     from safetensors.torch import load_file
+    from stancelens.model.io import WEIGHTS_FILE, read_meta
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, pipeline
-
-    from model.io import WEIGHTS_FILE, read_meta
 
     meta = read_meta(folder)
     config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
@@ -62,9 +61,8 @@ def build_fused(folder: Path) -> tuple[Path, dict[str, int]]:
     exported with eager attention first (same weights, same outputs).
     """
     from onnxruntime.transformers import optimizer
-
-    from model.io import load_model_folder
-    from model.onnx_runtime import export_fp32
+    from stancelens.model.io import load_model_folder
+    from stancelens.model.onnx_runtime import export_fp32
 
     network, _, _ = load_model_folder(folder)
     network.encoder.set_attn_implementation("eager")
@@ -82,11 +80,11 @@ def build_fused(folder: Path) -> tuple[Path, dict[str, int]]:
 
 def load_path(kind: str, folder: Path) -> Any:
     """A Predictor on ``kind``; ``onnx-fused`` swaps the fused graph in behind the same post-processing."""
-    from model.predictor import Predictor
+    from stancelens.model.predictor import Predictor
 
     if kind != "onnx-fused":
         return Predictor.load(folder, runtime=kind, batch_size=32)
-    from model.onnx_runtime import OnnxBackend
+    from stancelens.model.onnx_runtime import OnnxBackend
 
     predictor = Predictor.load(folder, runtime="torch", batch_size=32)
     predictor.backend = OnnxBackend(folder / "onnx" / FUSED_NAME)
@@ -123,8 +121,8 @@ def measure(kind: str, folder: Path, sentences: list[str]) -> dict[str, Any]:
 
 
 def prepare(folder: Path) -> dict[str, Any]:
-    from model.io import weights_digest
-    from model.predictor import Predictor
+    from stancelens.model.io import weights_digest
+    from stancelens.model.predictor import Predictor
 
     started = time.perf_counter()
     for runtime in ("onnx", "onnx-int8"):
@@ -140,7 +138,7 @@ def main() -> None:
     parser.add_argument("--sentences-file", type=Path)
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args()
-    import model  # noqa: F401  (offline Hugging Face settings before transformers is imported)
+    import stancelens.model  # noqa: F401  (offline Hugging Face settings before transformers is imported)
 
     if args.kind == "prepare":
         result = prepare(args.model)

@@ -15,8 +15,8 @@ CANDIDATES = ("torch-bf16", "torch-int8", "onnx", "onnx-fused", "onnx-int8")
 
 
 def labelled_sets() -> dict[str, list[dict[str, Any]]]:
-    from train.evaluate import load_benchmark
-    from train.records import SharedDataMissing
+    from stancelens.train.evaluate import load_benchmark
+    from stancelens.train.records import SharedDataMissing
 
     sets: dict[str, list[dict[str, Any]]] = {}
     for name, benchmark in (("real test split", "news-test"), ("seed set", "seed")):
@@ -32,10 +32,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args()
-    import model  # noqa: F401  (offline Hugging Face settings before transformers is imported)
+    import stancelens.model  # noqa: F401  (offline Hugging Face settings before transformers is imported)
+    from stancelens.model.predictor import Predictor
+    from stancelens.train.parity import measure
+
     from bench.offline import load_path
-    from model.predictor import Predictor
-    from train.parity import measure
 
     reference = Predictor.load(args.model, runtime="torch")
     candidates = {kind: load_path(kind, args.model).analyze_sentences for kind in CANDIDATES}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stancelens.model.parity import AUTO_BAR, OPT_IN_BAR
+
 from bench.loadgen import CLIENT_LEVELS, REQUESTS_PER_CLIENT
 from bench.offline import PIPELINE_BATCH, WARMUP_SENTENCES
-from model.parity import AUTO_BAR, OPT_IN_BAR
 
 PATH_NAMES = {
     "hf-pipeline": f"(a) HF `pipeline` text-classification, batch_size={PIPELINE_BATCH}",

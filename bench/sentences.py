@@ -25,7 +25,7 @@ def bench_sentences(n: int) -> tuple[list[str], str]:
                 break
         source = f"SemEval-2020 Task 11 (PTC) train article lines from {PTC_ARTICLES.relative_to(ROOT.parent)}"
     if not pool:
-        from train.records import load_corpus
+        from stancelens.train.records import load_corpus
 
         pool = [r["text"] for r in load_corpus(CORPUS)]
         source = f"written corpus texts from {CORPUS.relative_to(ROOT)} (../shared/data/ptc absent)"

@@ -12,8 +12,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
-
-from model.network import StanceLensModel
+from stancelens.model.network import StanceLensModel
 
 
 @dataclass

@@ -75,7 +75,7 @@ def assemble_mpnet(dest: Path) -> Path:
     return folder
 
 
-if __name__ == "__main__":  # python -m model.encoder DEST: assemble all-mpnet-base-v2 there
+if __name__ == "__main__":  # python -m stancelens.model.encoder DEST: assemble all-mpnet-base-v2 there
     import sys
 
     print(assemble_mpnet(Path(sys.argv[1] if len(sys.argv) > 1 else "artifacts/encoders/all-mpnet-base-v2")))

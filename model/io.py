@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file, save_file
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.model.network import StanceLensModel
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
-
-from model.labels import STANCE_LABELS
-from model.network import StanceLensModel
 
 FORMAT_VERSION = 1
 META_FILE = "stancelens.json"

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from stancelens.model.labels import IGNORE_INDEX, STANCE_LABELS
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
-
-from model.labels import IGNORE_INDEX, STANCE_LABELS
 
 
 @dataclass
@@ -111,28 +110,16 @@ def multitask_loss(
         if stance_mask.any()
         else zero
     )
-    loaded_mask = loaded_labels != IGNORE_INDEX
-    parts["loaded"] = (
-        weighted_mean(
-            F.binary_cross_entropy_with_logits(
-                outputs.loaded_logits[loaded_mask].float(), loaded_labels[loaded_mask].float(), reduction="none"
-            ),
-            sample_weights[loaded_mask],
-        )
-        if loaded_mask.any()
-        else zero
-    )
-    token_mask = token_labels != IGNORE_INDEX
-    token_weights = sample_weights.unsqueeze(1).expand_as(token_labels)
-    parts["token"] = (
-        weighted_mean(
-            F.binary_cross_entropy_with_logits(
-                outputs.token_logits[token_mask].float(), token_labels[token_mask].float(), reduction="none"
-            ),
-            token_weights[token_mask],
-        )
-        if token_mask.any()
-        else zero
-    )
+
+    def masked_bce(logits: torch.Tensor, labels: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Weighted binary cross-entropy over the positions that carry a label (others are ignored)."""
+        mask = labels != IGNORE_INDEX
+        if not mask.any():
+            return zero
+        losses = F.binary_cross_entropy_with_logits(logits[mask].float(), labels[mask].float(), reduction="none")
+        return weighted_mean(losses, w[mask])
+
+    parts["loaded"] = masked_bce(outputs.loaded_logits, loaded_labels, sample_weights)
+    parts["token"] = masked_bce(outputs.token_logits, token_labels, sample_weights.unsqueeze(1).expand_as(token_labels))
     total = weights.stance * parts["stance"] + weights.loaded * parts["loaded"] + weights.token * parts["token"]
     return total, {name: float(value.detach()) for name, value in parts.items()}

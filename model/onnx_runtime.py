@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from stancelens.model.backends import Logits
+from stancelens.model.io import weights_digest
+from stancelens.model.network import StanceLensModel, mean_pool
+from stancelens.model.registry import cache_dir
 from torch import nn
-
-from model.backends import Logits
-from model.io import weights_digest
-from model.network import StanceLensModel, mean_pool
-from model.registry import cache_dir
 
 if TYPE_CHECKING:
     import onnxruntime as ort

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from model.backends import Backend, TorchBackend
-from model.io import ModelMeta, load_model_folder
-from model.runtimes import DEFAULT_RUNTIME, resolve_runtime
-from model.spans import CharSpan, best_token_span, decode_spans, merge_spans
-from model.splitter import split_sentences
-from model.text_checks import has_visible_text, text_problem
+from stancelens.model.backends import Backend, TorchBackend
+from stancelens.model.io import ModelMeta, load_model_folder
+from stancelens.model.runtimes import DEFAULT_RUNTIME, resolve_runtime
+from stancelens.model.spans import CharSpan, best_token_span, decode_spans, merge_spans
+from stancelens.model.splitter import split_sentences
+from stancelens.model.text_checks import has_visible_text, text_problem
 
 # Padding a batch may add, as a share of its real tokens, before it is split (see length_buckets).
 PADDING_BUDGET = 0.1
@@ -77,7 +76,7 @@ class Predictor:
     @classmethod
     def from_ref(cls, ref: str, **kwargs: Any) -> Predictor:
         """Load from a model folder or a registry URI such as ``models:/stancelens@champion``."""
-        from model.registry import resolve_model_ref
+        from stancelens.model.registry import resolve_model_ref
 
         return cls.load(resolve_model_ref(ref), model_ref=ref, **kwargs)
 
@@ -224,7 +223,7 @@ def _make_backend(runtime: str, network: Any, folder: Path | None, threads: int 
         return TorchBackend(network, quantize=True)
     if runtime == "torch-bf16":
         return TorchBackend(network, bf16=True)
-    from model.onnx_runtime import OnnxBackend
+    from stancelens.model.onnx_runtime import OnnxBackend
 
     return OnnxBackend.from_folder(folder, network, quantize=runtime == "onnx-int8", threads=threads)
 

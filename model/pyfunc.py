@@ -13,8 +13,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
-
-from model.text_checks import text_problem
+from stancelens.model.text_checks import text_problem
 
 
 def output_columns(labels: list[str]) -> list[str]:
@@ -36,7 +35,7 @@ def output_columns(labels: list[str]) -> list[str]:
 
 class StanceLensPyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
-        from model.predictor import Predictor
+        from stancelens.model.predictor import Predictor
 
         self.predictor = Predictor.load(context.artifacts["stancelens_model"])
 

@@ -11,9 +11,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from model.io import META_FILE
+from stancelens.model.io import META_FILE
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+def _project_root() -> Path:
+    """Where ``data/``, ``mlruns/`` and ``artifacts/`` live.
+
+    ``STANCELENS_HOME`` when set; else the source checkout this code runs from (an editable
+    install, the tests); else, for a wheel installed into site-packages, the current
+    directory, never a folder inside site-packages.
+    """
+    if os.environ.get("STANCELENS_HOME"):
+        return Path(os.environ["STANCELENS_HOME"]).resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 REGISTERED_NAME = "stancelens"
 DEFAULT_MODEL_REF = f"models:/{REGISTERED_NAME}@champion"
 PYFUNC_ARTIFACT = "stancelens_model"
@@ -74,11 +88,20 @@ def resolve_model_ref(ref: str) -> Path:
         raise ModelRefError(
             f"{ref} is not in the registry at {tracking_uri()}: train a model first ({exc.message})"
         ) from exc
-    target = cache_dir() / "models" / f"{name}-v{version.version}-{version.run_id or 'norun'}"
+    target = cache_dir() / "models" / f"{name}-v{version.version}-{version.run_id or 'norun'}"  # see registry_version
     if not any((target / "artifacts").glob(f"*/{META_FILE}")):
         target.mkdir(parents=True, exist_ok=True)
         mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version.version}", dst_path=str(target))
     return _model_folder_in(target)
+
+
+def registry_version(folder: Path | None) -> str | None:
+    """The registry version of a folder :func:`resolve_model_ref` downloaded (``None`` for a plain folder)."""
+    for part in Path(folder or "").parts:
+        name, _, rest = part.partition("-v")
+        if name == REGISTERED_NAME and rest.split("-", 1)[0].isdigit():
+            return rest.split("-", 1)[0]
+    return None
 
 
 def _model_folder_in(path: Path) -> Path:

@@ -41,12 +41,12 @@ class RuntimeChoice:
 
 def choose_runtime(folder: Path | None, bf16_kind: str | None = DETECT) -> RuntimeChoice:
     """What ``auto`` means for the model in ``folder`` on this CPU, and why (shown by /v1/model and the CLI)."""
-    from model.parity import AUTO_BAR, ParityRecord
+    from stancelens.model.parity import AUTO_BAR, ParityRecord
 
     if folder is None:
         return RuntimeChoice("torch", "in-memory model: no folder to cache an ONNX export beside")
     if bf16_kind == DETECT:
-        from model.hardware import cpu_bf16_kind
+        from stancelens.model.hardware import cpu_bf16_kind
 
         bf16_kind = cpu_bf16_kind()
     if bf16_kind is None:

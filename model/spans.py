@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-from model.labels import IGNORE_INDEX
+from stancelens.model.labels import IGNORE_INDEX
 
 # Characters that never start or end a loaded phrase (quotes, brackets, punctuation).
 _EDGE_JUNK = set(" \t\n\r.,;:!?\"'()[]{}«»“”‘’„‚…-–—/\\*#@_")

@@ -19,18 +19,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from stancelens.model.predictor import Predictor, attach_offsets
+from stancelens.model.registry import registry_version, resolve_model_ref
+from stancelens.model.runtimes import resolve_runtime
+from stancelens.model.text_checks import text_problem, valid_unicode
+from stancelens.serve.schema import SENTENCE_FIELDS, AnalyzeResponse
+from stancelens.serve.settings import ServerSettings
+from stancelens.serve.summary import summarize
+from stancelens.serve.worker import BatchWorker, QueueFull
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from model.predictor import Predictor, attach_offsets
-from model.registry import resolve_model_ref
-from model.runtimes import resolve_runtime
-from model.text_checks import text_problem, valid_unicode
-from serve.schema import SENTENCE_FIELDS, AnalyzeResponse
-from serve.settings import ServerSettings
-from serve.summary import summarize
-from serve.worker import BatchWorker, QueueFull
 
 STATIC = Path(__file__).parent / "static"
 
@@ -251,7 +250,7 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
         return {
             "name": "stancelens",
             "ref": predictor.model_ref,
-            "version": _registry_version(predictor),
+            "version": registry_version(predictor.folder),
             "runtime": predictor.runtime,
             "runtime_reason": predictor.runtime_reason,
             "stance_labels": meta.stance_labels,
@@ -305,12 +304,6 @@ def _predictor(state: ServerState) -> Predictor:
     if state.predictor is None or state.worker is None:
         raise ApiError(503, "model_not_loaded", state.load_error or "the model is still loading")
     return state.predictor
-
-
-def _registry_version(predictor: Predictor) -> str | None:
-    folder = str(predictor.folder or "")
-    marker = "/models/stancelens-v"
-    return folder.split(marker, 1)[1].split("-", 1)[0] if marker in folder else None
 
 
 def _check_limits(settings: ServerSettings, request: AnalyzeRequest) -> None:

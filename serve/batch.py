@@ -24,12 +24,17 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from stancelens.model.predictor import Predictor
+from stancelens.serve.inputs import InputRecord, ReadOptions, count_records, expand_inputs, read_records
+from stancelens.serve.schema import SENTENCE_FIELDS
+from stancelens.serve.summary import (
+    SENTENCE_CSV_COLUMNS,
+    SUMMARY_CSV_COLUMNS,
+    sentence_csv_row,
+    summarize,
+    summary_csv_row,
+)
 from tqdm.auto import tqdm
-
-from model.predictor import Predictor
-from serve.inputs import InputRecord, ReadOptions, count_records, expand_inputs, read_records
-from serve.schema import SENTENCE_FIELDS
-from serve.summary import SENTENCE_CSV_COLUMNS, SUMMARY_CSV_COLUMNS, sentence_csv_row, summarize, summary_csv_row
 
 DOCS_PER_BATCH = 16
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.text_checks import text_problem, valid_unicode
+from stancelens.model.text_checks import text_problem, valid_unicode
 
 READABLE_SUFFIXES = (".txt", ".jsonl", ".csv")
 DEFAULT_MAX_CHARS = 1_000_000

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from serve.batch import output_paths
+from stancelens.serve.batch import output_paths
 
 COLOURS = {"pro_nrf": "\033[32m", "pro_taliban": "\033[31m", "neutral": "\033[37m"}
 RESET = "\033[0m"

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from model.registry import DEFAULT_MODEL_REF
-from model.runtimes import DEFAULT_RUNTIME, RUNTIMES
+from stancelens.model.registry import DEFAULT_MODEL_REF
+from stancelens.model.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
 
 class ServerSettings(BaseSettings):
@@ -51,7 +50,7 @@ class ServerSettings(BaseSettings):
         """(worker loops, threads per ONNX call) for the resolved ``runtime``: cores split, never oversubscribed."""
         if not runtime.startswith("onnx"):
             return 1, None
-        from model.onnx_runtime import physical_cores
+        from stancelens.model.onnx_runtime import physical_cores
 
         cores = physical_cores()
         loops = max(1, min(self.workers or cores, cores))

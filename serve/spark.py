@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from model.labels import STANCE_LABELS
-from serve.schema import SENTENCE_FIELDS
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.serve.schema import SENTENCE_FIELDS
 
 _PREDICTORS: dict[tuple[str, str], Any] = {}  # one Predictor per Python worker process
 
@@ -36,7 +35,7 @@ SENTENCE_COLUMNS = [*SENTENCE_FIELDS, "error"]
 def _predictor(model_dir: str, runtime: str) -> Any:
     key = (model_dir, runtime)
     if key not in _PREDICTORS:
-        from model.predictor import Predictor
+        from stancelens.model.predictor import Predictor
 
         _PREDICTORS[key] = Predictor.load(model_dir, runtime=runtime)
     return _PREDICTORS[key]
@@ -46,7 +45,7 @@ def score_batches(
     batches: Iterator[pd.DataFrame], model_dir: str, runtime: str, threshold: float | None, sentences: bool
 ) -> Iterator[pd.DataFrame]:
     """``mapInPandas`` body: documents in, sentence rows (or one error row per bad record) out."""
-    from model.text_checks import text_problem
+    from stancelens.model.text_checks import text_problem
 
     predictor = _predictor(model_dir, runtime)
     for frame in batches:

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from model.labels import STANCE_LABELS
+from stancelens.model.labels import STANCE_LABELS
 
 TOP_PHRASES = 5
 

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.predictor import Predictor
+from stancelens.model.predictor import Predictor
 
 logger = logging.getLogger(__name__)
 

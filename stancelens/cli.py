@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-import model  # noqa: F401  (offline Hugging Face settings before anything imports transformers)
-from model.registry import DEFAULT_MODEL_REF, PROJECT_ROOT
-from model.runtimes import DEFAULT_RUNTIME, RUNTIMES
+import stancelens.model  # noqa: F401  (offline Hugging Face settings before anything imports transformers)
 from stancelens.console import fail as _fail
 from stancelens.data_cli import data_app
+from stancelens.model.registry import DEFAULT_MODEL_REF, PROJECT_ROOT
+from stancelens.model.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
 app = typer.Typer(help="Stance (pro_nrf / pro_taliban / neutral) and loaded-language analysis.", no_args_is_help=True)
 
@@ -38,12 +38,12 @@ def train(
     """Train the multi-task model, log it to MLflow and register it (candidate, maybe champion)."""
     import os
 
-    from train.config import ConfigError, load_config
-    from train.records import SharedDataMissing
-    from train.trainer import train as run_training
+    from stancelens.train.config import ConfigError, load_config
+    from stancelens.train.records import SharedDataMissing
+    from stancelens.train.trainer import train as run_training
 
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from train.distributed import relaunch
+        from stancelens.train.distributed import relaunch
 
         argv = ["train"] + (["--config", str(config)] if config else [])
         argv += [arg for item in set_ or [] for arg in ("--set", item)]
@@ -74,7 +74,7 @@ def train(
 @app.command("config")
 def config_show() -> None:
     """List every training config key (for --set section.key=value) with its default and meaning."""
-    from train.config import describe
+    from stancelens.train.config import describe
 
     for key, default, help_text in describe():
         typer.echo(f"{key:32s} {default!r:24s} {help_text}")
@@ -109,10 +109,10 @@ def score(
         return
     if engine != "local":
         _fail("--engine must be local or spark")
-    from model.predictor import Predictor
-    from model.registry import ModelRefError
-    from serve.batch import ResumeMismatch, score_files
-    from serve.inputs import ReadOptions
+    from stancelens.model.predictor import Predictor
+    from stancelens.model.registry import ModelRefError
+    from stancelens.serve.batch import ResumeMismatch, score_files
+    from stancelens.serve.inputs import ReadOptions
 
     if fmt not in ("jsonl", "csv"):
         _fail("--format must be jsonl or csv")
@@ -137,7 +137,7 @@ def score(
             "(same inputs, model, runtime and options); nothing to do, --restart scores them again"
         )
     if table:
-        from serve.report_table import print_tables
+        from stancelens.serve.report_table import print_tables
 
         print_tables(out, fmt)
     typer.echo(
@@ -173,8 +173,8 @@ def _score_on_spark(
         from pyspark.sql import SparkSession
     except ImportError:
         _fail("--engine spark needs pyspark: pip install -e '.[spark]'")
-    from model.registry import ModelRefError, resolve_model_ref
-    from serve.spark import score_with_spark
+    from stancelens.model.registry import ModelRefError, resolve_model_ref
+    from stancelens.serve.spark import score_with_spark
 
     try:
         model_dir = str(resolve_model_ref(model_ref))  # resolved once, on the driver
@@ -214,8 +214,8 @@ def serve(
     """
     import uvicorn
 
-    from serve.app import create_app
-    from serve.settings import ServerSettings
+    from stancelens.serve.app import create_app
+    from stancelens.serve.settings import ServerSettings
 
     try:
         settings = ServerSettings.from_env(model_ref=model_ref, runtime=runtime)
@@ -239,9 +239,9 @@ def evaluate(
     runtime: RuntimeOption = DEFAULT_RUNTIME,
 ) -> None:
     """Evaluate a model (and the baseline) on labelled data; log the report to MLflow."""
-    from model.registry import ModelRefError
-    from train.evaluate import run_evaluation
-    from train.records import SharedDataMissing
+    from stancelens.model.registry import ModelRefError
+    from stancelens.train.evaluate import run_evaluation
+    from stancelens.train.records import SharedDataMissing
 
     try:
         results = run_evaluation(data, model_ref, baseline, out, runtime)
@@ -261,7 +261,7 @@ def experiments(
     / "experiments",
 ) -> None:
     """Train and evaluate the configurations compared in docs/RESULTS.md (equal compute each)."""
-    from train.experiments import EXPERIMENTS, run_experiments
+    from stancelens.train.experiments import EXPERIMENTS, run_experiments
 
     chosen = names or list(EXPERIMENTS)
     unknown = sorted(set(chosen) - set(EXPERIMENTS))
@@ -276,7 +276,7 @@ def report(
     out: Annotated[Path, typer.Option(help="Markdown file to write.")] = PROJECT_ROOT / "docs" / "RESULTS.md",
 ) -> None:
     """Regenerate docs/RESULTS.md from the evaluation runs in MLflow."""
-    from train.report import write_report
+    from stancelens.train.report import write_report
 
     typer.echo(f"wrote {write_report(out)}")
 

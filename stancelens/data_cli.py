@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from model.registry import PROJECT_ROOT
 from stancelens.console import fail as _fail
+from stancelens.model.registry import PROJECT_ROOT
 
 data_app = typer.Typer(help="Corpus tools.", no_args_is_help=True)
 
@@ -27,9 +27,9 @@ def data_validate(
     news: Annotated[Path, typer.Option(help="Real-news stand-off labels.")] = PROJECT_ROOT / "data" / "news",
 ) -> None:
     """Check schema, labels, spans, duplicates and split leakage; print the composition table."""
-    from train.corpus_validate import composition_table, split_table, tag_table, validate_corpus
-    from train.news_validate import news_split_table, validate_news
-    from train.seed_validate import validate_seed_annotations
+    from stancelens.train.corpus_validate import composition_table, split_table, tag_table, validate_corpus
+    from stancelens.train.news_validate import news_split_table, validate_news
+    from stancelens.train.seed_validate import validate_seed_annotations
 
     report = validate_corpus(corpus, check_balance=balance)
     seed_problems, seed_note = validate_seed_annotations(seeds, shared)
@@ -59,7 +59,7 @@ def data_agreement(
     / "agreement",
 ) -> None:
     """Cohen's kappa between the first labels and the blind second pass."""
-    from train.agreement import agreement
+    from stancelens.train.agreement import agreement
 
     result = agreement(corpus, folder)
     typer.echo(f"sample: {result.n} sentences labelled twice, blind")
@@ -73,7 +73,7 @@ def data_news_agreement(
     by: Annotated[str, typer.Option(help="Article field to group kappa by: leaning, register or year.")] = "leaning",
 ) -> None:
     """Cohen's kappa of the blind second pass over the real-news pool, overall and per group."""
-    from train.news_agreement import news_agreement
+    from stancelens.train.news_agreement import news_agreement
 
     result = news_agreement(folder, by)
     typer.echo(f"sample: {result.n} sentences on {result.pages} pages labelled twice, blind")
@@ -94,7 +94,7 @@ def data_news_build(
     second: Annotated[Path | None, typer.Option(help="Folder of blind second-pass label files.")] = None,
 ) -> None:
     """Turn annotators' drafts into stand-off labels, story clusters and splits (existing splits kept)."""
-    from train.news_build import build_news
+    from stancelens.train.news_build import build_news
 
     try:
         counts = build_news(shared, units, labels, out, seed, second)
@@ -118,7 +118,7 @@ def data_build(
     By default the corpus already in --out is kept authoritative: its sentences keep their
     (adjudicated) labels and its topics their splits; only new drafts are added.
     """
-    from train.corpus_build import build_corpus
+    from stancelens.train.corpus_build import build_corpus
 
     try:
         counts = build_corpus(drafts, out, seed, previous=None if fresh else out)

@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 from playwright.sync_api import Page
-
-from model.labels import STANCE_LABELS
+from stancelens.model.labels import STANCE_LABELS
 
 
 def wait_model(page: Page) -> None:

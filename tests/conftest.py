@@ -84,7 +84,7 @@ def model_dir(trained: dict[str, object]) -> Path:
 
 @pytest.fixture(scope="session")
 def predictor(model_dir: Path):
-    from model.predictor import Predictor
+    from stancelens.model.predictor import Predictor
 
     return Predictor.load(model_dir)
 

@@ -19,9 +19,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
-from model.labels import STANCE_LABELS
-from serve.launcher import running_server
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.serve.launcher import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from train.config import ConfigError, load_config
+from stancelens.train.config import ConfigError, load_config
 
 
 def test_default_config_and_overrides():
@@ -29,8 +28,9 @@ def test_bad_overrides_name_the_problem(override, message):
 
 
 def test_config_command_lists_every_key_with_help():
+    from stancelens.train.config import Config, describe
+
     from tests.conftest import run_cli
-    from train.config import Config, describe
 
     proc = run_cli("config")
     assert proc.returncode == 0

@@ -11,8 +11,8 @@ import httpx
 import mlflow
 import pandas as pd
 import pytest
+from stancelens.serve.launcher import free_port, running_server
 
-from serve.launcher import free_port, running_server
 from tests.conftest import ROOT, run_cli, wait_until_up
 
 SENTENCES = [

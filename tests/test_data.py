@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from stancelens.train.corpus_validate import validate_corpus
+from stancelens.train.records import load_corpus, load_ruw, load_seed_set, load_semeval, ruw_stance
 
 from tests.conftest import ROOT, SHARED, needs_shared, run_cli
-from train.corpus_validate import validate_corpus
-from train.records import load_corpus, load_ruw, load_seed_set, load_semeval, ruw_stance
 
 CORPUS = ROOT / "data" / "corpus"
 RUN = 8  # words in a row that count as copied text

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-
-from model.hardware import cpu_bf16_kind
-from train.trainer import pick_device
+from stancelens.model.hardware import cpu_bf16_kind
+from stancelens.train.trainer import pick_device
 
 
 def test_forcing_the_capability_check_off_falls_back_to_fp32(monkeypatch):
@@ -25,7 +24,7 @@ def test_auto_precision_follows_the_detected_capability(monkeypatch):
 
 
 def test_torch_bf16_runtime_agrees_with_fp32(model_dir):
-    from model.predictor import Predictor
+    from stancelens.model.predictor import Predictor
 
     sentences = [f"Fighters said they held district {i} after clashes with the Taliban." for i in range(40)]
     fp32 = Predictor.load(model_dir, runtime="torch").analyze_sentences(sentences)

@@ -7,11 +7,10 @@ import socket
 
 import pytest
 import torch
-
-from model.encoder import EncoderNotFoundError, resolve_encoder_path
-from model.io import META_FILE, ModelFolderError, ModelMeta, load_model_folder, new_model, save_model_folder
-from model.labels import IGNORE_INDEX
-from model.network import multitask_loss
+from stancelens.model.encoder import EncoderNotFoundError, resolve_encoder_path
+from stancelens.model.io import META_FILE, ModelFolderError, ModelMeta, load_model_folder, new_model, save_model_folder
+from stancelens.model.labels import IGNORE_INDEX
+from stancelens.model.network import multitask_loss
 
 
 @pytest.fixture(scope="module")

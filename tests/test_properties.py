@@ -14,13 +14,12 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from model.predictor import EmptyTextError
-from model.spans import decode_spans
-from model.splitter import split_sentences
-from model.text_checks import text_problem
-from serve.batch import score_files
-from serve.inputs import ReadOptions, read_records
+from stancelens.model.predictor import EmptyTextError
+from stancelens.model.spans import decode_spans
+from stancelens.model.splitter import split_sentences
+from stancelens.model.text_checks import text_problem
+from stancelens.serve.batch import score_files
+from stancelens.serve.inputs import ReadOptions, read_records
 
 # Characters real input throws at us: RTL scripts, combining marks, zero-width and bidi
 # controls, NUL and other controls, lone surrogates, emoji, and plenty of ordinary text.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from stancelens.serve.batch import unguard
 
-from serve.batch import unguard
 from tests.conftest import run_cli
 
 

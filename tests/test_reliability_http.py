@@ -16,8 +16,8 @@ import urllib.request
 import httpx
 import psutil
 import pytest
+from stancelens.serve.launcher import running_server
 
-from serve.launcher import running_server
 from tests.conftest import ROOT
 
 

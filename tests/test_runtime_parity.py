@@ -39,7 +39,7 @@ MAX_METRIC_DELTA = 0.01
 
 @pytest.fixture(scope="module")
 def test_records() -> list[dict[str, Any]]:
-    from train.records import load_corpus, split_records
+    from stancelens.train.records import load_corpus, split_records
 
     records = split_records(load_corpus(ROOT / "data" / "corpus"), "test")
     assert records, "the corpus has no test split"
@@ -49,14 +49,14 @@ def test_records() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def reference(model_dir: Path):
     """PyTorch fp32: the runtime every other one is measured against."""
-    from model.predictor import Predictor
+    from stancelens.model.predictor import Predictor
 
     return Predictor.load(model_dir, runtime="torch")
 
 
 @pytest.fixture(scope="module")
 def optimized(model_dir: Path) -> dict[str, Any]:
-    from model.predictor import Predictor
+    from stancelens.model.predictor import Predictor
 
     return {runtime: Predictor.load(model_dir, runtime=runtime) for runtime in OPTIMIZED}
 
@@ -111,7 +111,7 @@ def _assert_parity(runtime: str, records: list[dict[str, Any]], reference: Any, 
     puts most of them next to a threshold (or picks a fallback span among near-equal
     tokens), where any rounding moves the span. Those sentences are counted apart.
     """
-    from train.metrics import score_predictions
+    from stancelens.train.metrics import score_predictions
 
     texts = [r["text"] for r in records]
     ref = reference.analyze_sentences(texts)
@@ -180,7 +180,7 @@ def test_parity_on_corpus_test_split(runtime: str, test_records, reference, opti
 @needs_shared("seeds")
 @pytest.mark.parametrize("runtime", OPTIMIZED)
 def test_parity_on_seed_set(runtime: str, reference, optimized) -> None:
-    from train.records import load_seed_set
+    from stancelens.train.records import load_seed_set
 
     records = load_seed_set(SHARED)
     assert records, "the seed set is empty"
@@ -190,7 +190,7 @@ def test_parity_on_seed_set(runtime: str, reference, optimized) -> None:
 @pytest.mark.slow
 def test_onnx_fp32_logits_match_torch(model_dir: Path, reference) -> None:
     """Below the post-processing: the exported graph reproduces the logits, padding included."""
-    from model.onnx_runtime import OnnxBackend
+    from stancelens.model.onnx_runtime import OnnxBackend
 
     backend = OnnxBackend.from_folder(model_dir, reference.backend.model, quantize=False)
     rng = np.random.default_rng(0)
@@ -209,9 +209,9 @@ def test_onnx_fp32_logits_match_torch(model_dir: Path, reference) -> None:
 @pytest.mark.slow
 def test_onnx_artefacts_are_cached_by_weights_hash(model_dir: Path, optimized) -> None:
     """A second load reuses the files named by the weights' digest instead of exporting again."""
-    from model import onnx_runtime
-    from model.io import weights_digest
-    from model.predictor import Predictor
+    from stancelens.model import onnx_runtime
+    from stancelens.model.io import weights_digest
+    from stancelens.model.predictor import Predictor
 
     digest = weights_digest(model_dir)
     paths = onnx_runtime.artefact_paths(model_dir)
@@ -233,9 +233,8 @@ def test_changed_weights_get_a_new_artefact(model_dir: Path, tmp_path: Path) -> 
     """Different weights hash differently, so a retrained model is never served from a stale export."""
     import torch
     from safetensors.torch import load_file, save_file
-
-    from model import onnx_runtime
-    from model.io import WEIGHTS_FILE, load_model_folder, weights_digest
+    from stancelens.model import onnx_runtime
+    from stancelens.model.io import WEIGHTS_FILE, load_model_folder, weights_digest
 
     copy = tmp_path / "changed"
     copy.mkdir()
@@ -260,8 +259,8 @@ def test_a_model_folder_that_cannot_hold_exports_uses_the_cache(
     model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where ``<model>/onnx`` cannot be created (here a file is in the way), exports go to the user cache."""
-    from model.io import weights_digest
-    from model.predictor import Predictor
+    from stancelens.model.io import weights_digest
+    from stancelens.model.predictor import Predictor
 
     copy = tmp_path / "model"
     copy.mkdir()

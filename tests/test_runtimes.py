@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from model.parity import AUTO_BAR, OPT_IN_BAR, PARITY_FILE, ParityRecord
-from model.runtimes import choose_runtime, resolve_runtime
-from train.parity import compare
+from stancelens.model.parity import AUTO_BAR, OPT_IN_BAR, PARITY_FILE, ParityRecord
+from stancelens.model.runtimes import choose_runtime, resolve_runtime
+from stancelens.train.parity import compare
 
 
 def _row(runtime: str = "torch-bf16", **changes: float) -> dict:
@@ -103,8 +102,8 @@ def test_training_writes_the_parity_record_auto_reads(model_dir):
 def test_parity_record_judges_bf16_where_the_cpu_has_it(model_dir, tmp_path, monkeypatch):
     import shutil
 
-    from model.hardware import cpu_bf16_kind
-    from train.parity import record_parity
+    from stancelens.model.hardware import cpu_bf16_kind
+    from stancelens.train.parity import record_parity
 
     monkeypatch.delenv("STANCELENS_DISABLE_BF16", raising=False)
     if cpu_bf16_kind() is None:

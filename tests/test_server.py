@@ -6,8 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-
-from serve.launcher import running_server
+from stancelens.serve.launcher import running_server
 
 LONG_SENTENCE = " ".join(["fighters"] * 2500 + ["valley"] * 2500) + "."
 
@@ -148,8 +147,8 @@ def test_a_full_queue_answers_503_with_retry_after(trained):
 
 def test_requests_queued_behind_a_busy_worker_share_one_forward_pass(trained):
     """With max_wait_ms=0 nobody is held back, yet whatever queued meanwhile is batched together."""
-    from model.predictor import Predictor
-    from serve.worker import BatchWorker
+    from stancelens.model.predictor import Predictor
+    from stancelens.serve.worker import BatchWorker
 
     predictor = Predictor.load(trained["model_dir"])
     texts = [f"Sentence number {i} about the fighting in the valley." for i in range(24)]
@@ -185,7 +184,7 @@ def test_concurrent_requests_get_the_answers_they_get_alone(server):
 
 def test_runtime_defaults_to_auto_and_follows_the_environment(server, trained):
     """``auto`` resolves to the runtime choose_runtime names for this CPU and model, and says why."""
-    from model.runtimes import DEFAULT_RUNTIME, choose_runtime
+    from stancelens.model.runtimes import DEFAULT_RUNTIME, choose_runtime
 
     body = {"documents": [{"text": "The pass was open."}], "sentences": True}
     expected = choose_runtime(trained["model_dir"])

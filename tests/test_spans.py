@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from model.encoder import resolve_encoder_path
-from model.labels import IGNORE_INDEX
-from model.spans import CharSpan, decode_spans, merge_spans, snap_to_words, token_labels_for_spans
+from stancelens.model.encoder import resolve_encoder_path
+from stancelens.model.labels import IGNORE_INDEX
+from stancelens.model.spans import CharSpan, decode_spans, merge_spans, snap_to_words, token_labels_for_spans
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +33,23 @@ def spans_text(text: str, spans: list[CharSpan]) -> list[str]:
     return [text[s.start : s.end] for s in spans]
 
 
-def test_unicode_quotes_are_not_part_of_the_span(tokenizer):
-    text = "He called them “terrorists”, then left."
+@pytest.mark.parametrize(
+    ("text", "marked", "expected"),
+    [
+        # unicode quotes are not part of the span
+        ("He called them “terrorists”, then left.", {"“terrorists”"}, ["terrorists"]),
+        # hyphenated and multi-word phrases stay one span
+        ("A Pakistan-backed puppet regime, critics said.", {"Pakistan-backed puppet regime"},
+         ["Pakistan-backed puppet regime"]),
+        # separate phrases give separate spans
+        ("Heroes of the valley faced the invaders at dawn.", {"Heroes", "invaders"}, ["Heroes", "invaders"]),
+    ],
+    ids=["unicode-quotes", "hyphenated-multiword", "separate-phrases"],
+)  # fmt: skip
+def test_marked_words_decode_to_word_spans(tokenizer, text, marked, expected):
     offsets = encode(tokenizer, text)
-    probs = probs_for(offsets, text, {"“terrorists”"})
-    assert spans_text(text, decode_spans(text, offsets, probs, 0.5)) == ["terrorists"]
+    probs = probs_for(offsets, text, marked)
+    assert spans_text(text, decode_spans(text, offsets, probs, 0.5)) == expected
 
 
 def test_subword_tokens_merge_into_the_whole_word(tokenizer):
@@ -55,20 +66,6 @@ def test_trailing_punctuation_is_trimmed(tokenizer):
     offsets = encode(tokenizer, text)
     probs = [0.9 if e > s else 0.0 for s, e in offsets]  # every real token, punctuation included
     assert spans_text(text, decode_spans(text, offsets, probs, 0.5)) == ["They are puppets"]
-
-
-def test_hyphenated_and_multiword_phrases_stay_one_span(tokenizer):
-    text = "A Pakistan-backed puppet regime, critics said."
-    offsets = encode(tokenizer, text)
-    probs = probs_for(offsets, text, {"Pakistan-backed puppet regime"})
-    assert spans_text(text, decode_spans(text, offsets, probs, 0.5)) == ["Pakistan-backed puppet regime"]
-
-
-def test_separate_phrases_give_separate_spans(tokenizer):
-    text = "Heroes of the valley faced the invaders at dawn."
-    offsets = encode(tokenizer, text)
-    probs = probs_for(offsets, text, {"Heroes", "invaders"})
-    assert spans_text(text, decode_spans(text, offsets, probs, 0.5)) == ["Heroes", "invaders"]
 
 
 def test_nothing_above_threshold_gives_no_span(tokenizer):
@@ -101,7 +98,7 @@ def test_merge_spans_unions_overlaps_from_windows():
 
 
 def test_fallback_span_is_never_a_function_word(tokenizer):
-    from model.spans import best_token_span
+    from stancelens.model.spans import best_token_span
 
     text = "only a handful of rebels remained"
     offsets = encode(tokenizer, text)

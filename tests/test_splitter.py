@@ -9,8 +9,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-
-from model.splitter import split_sentences
+from stancelens.model.splitter import split_sentences
 
 CASES = [
     # abbreviations and titles

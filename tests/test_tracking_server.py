@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from stancelens.serve.launcher import free_port, running_server
 
-from serve.launcher import free_port, running_server
 from tests.conftest import run_cli, wait_until_up
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from stancelens.model.io import read_meta
 
-from model.io import read_meta
 from tests.conftest import ROOT, run_cli
 
 
@@ -71,7 +71,7 @@ def test_saved_folder_records_its_training(model_dir, trained):
 
 
 def test_a_weaker_candidate_does_not_replace_the_champion(trained, client):
-    from train.tracking import promote_if_better
+    from stancelens.train.tracking import promote_if_better
 
     champion = client.get_model_version_by_alias("stancelens", "champion")
     experiment = client.get_run(trained["run_id"]).info.experiment_id
@@ -84,9 +84,9 @@ def test_a_weaker_candidate_does_not_replace_the_champion(trained, client):
 
 def test_champion_is_rescored_when_the_validation_data_changed(trained, client, small_corpus, monkeypatch):
     """A candidate trained on another corpus version is compared with the champion on its own validation split."""
-    from train.records import load_corpus, split_records
-    from train.tracking import promote_if_better
-    from train.trainer import _validation_macro_f1
+    from stancelens.train.records import load_corpus, split_records
+    from stancelens.train.tracking import promote_if_better
+    from stancelens.train.trainer import _validation_macro_f1
 
     for key in ("MLFLOW_TRACKING_URI", "STANCELENS_CACHE"):
         monkeypatch.setenv(key, trained["env"][key])
@@ -119,7 +119,7 @@ def test_artifacts_live_beside_the_store_in_use(trained, client):
 
 def test_selection_reads_the_saved_models_score_not_the_last_epoch(trained, client):
     """After early stopping the last epoch is worse than the saved (best) one: promotion must use the latter."""
-    from train.tracking import promote_if_better
+    from stancelens.train.tracking import promote_if_better
 
     experiment = client.get_run(trained["run_id"]).info.experiment_id
     with mlflow.start_run(experiment_id=experiment, run_name="stopped-early"):
@@ -131,8 +131,8 @@ def test_selection_reads_the_saved_models_score_not_the_last_epoch(trained, clie
 
 
 def _small_training(tmp_path, small_corpus, **overrides):
-    from train.config import load_config
-    from train.trainer import train
+    from stancelens.train.config import load_config
+    from stancelens.train.trainer import train
 
     settings = {
         "data.corpus": str(small_corpus),

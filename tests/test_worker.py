@@ -7,11 +7,10 @@ import time
 
 import httpx
 from fastapi.testclient import TestClient
-
-from serve.app import create_app
-from serve.launcher import running_server
-from serve.settings import ServerSettings
-from serve.worker import BatchWorker
+from stancelens.serve.app import create_app
+from stancelens.serve.launcher import running_server
+from stancelens.serve.settings import ServerSettings
+from stancelens.serve.worker import BatchWorker
 
 LONG_DOCUMENT = [f"Sentence number {i} about the fighting near the pass." for i in range(200)]
 

@@ -1,3 +1,3 @@
 """Training, data loading, evaluation and experiment tracking for StanceLens."""
 
-import model  # noqa: F401  (switches hub access off before transformers is imported)
+import stancelens.model  # noqa: F401  (switches hub access off before transformers is imported)

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
-
-from train.records import load_corpus, read_jsonl
+from stancelens.train.records import load_corpus, read_jsonl
 
 
 @dataclass

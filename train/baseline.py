@@ -16,11 +16,10 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
-
-from model.labels import STANCE_LABELS
-from train import tracking
-from train.config import Config
-from train.metrics import numeric, score_predictions
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.train import tracking
+from stancelens.train.config import Config
+from stancelens.train.metrics import numeric, score_predictions
 
 
 def _features() -> FeatureUnion:

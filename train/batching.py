@@ -7,11 +7,10 @@ from typing import Any
 
 import torch
 from datasets import Dataset
+from stancelens.model.labels import IGNORE_INDEX, STANCE_TO_ID
+from stancelens.model.spans import token_labels_for_spans
 from transformers import PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import LengthGroupedSampler
-
-from model.labels import IGNORE_INDEX, STANCE_TO_ID
-from model.spans import token_labels_for_spans
 
 COLUMNS = ("input_ids", "attention_mask", "stance_label", "loaded_label", "token_labels")
 

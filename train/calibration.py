@@ -32,7 +32,7 @@ def fit_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
 def best_f1_threshold(probs: Sequence[float], labels: Sequence[int], default: float = 0.5) -> tuple[float, float]:
     """(threshold, F1) maximising F1 of ``prob >= threshold``; the default when labels are one-sided."""
     labels = np.asarray(labels)
-    if labels.min(initial=0) == labels.max(initial=0):
+    if len(np.unique(labels)) < 2:  # empty, all negative or all positive: nothing to separate
         return default, 0.0
     precision, recall, thresholds = precision_recall_curve(labels, np.asarray(probs))
     f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)

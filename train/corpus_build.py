@@ -18,8 +18,7 @@ from typing import Any
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
-
-from train.records import Record, read_jsonl
+from stancelens.train.records import Record, read_jsonl
 
 NEAR_DUPLICATE_COSINE = 0.85
 SPLIT_SHARES = {"test": 0.12, "validation": 0.12}

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.labels import STANCE_LABELS
-from train.corpus_build import near_duplicate_pairs
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.train.corpus_build import near_duplicate_pairs
 
 SPLITS = ("train", "validation", "test")
 HARD_CASE_TAGS = (

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from train.config import Config
-from train.news import load_news
-from train.records import (
+from stancelens.train.config import Config
+from stancelens.train.news import load_news
+from stancelens.train.records import (
     Record,
     SharedDataMissing,
     load_corpus,
@@ -99,18 +99,18 @@ def build_data(config: Config, project_root: Path) -> DataBundle:
     if not news and not data.corpus_train:
         bundle.train = _weighted(written_train, data.corpus_weight)  # nothing else to train on
         bundle.notes.append("data.corpus_train=false but real news is absent: trained on the written corpus")
-    if data.semeval:
+    extras = (
+        ("semeval", load_semeval, data.semeval_max_records, data.semeval_weight),
+        ("ruw", load_ruw, data.ruw_max_records, data.ruw_weight),
+    )
+    for name, load, limit, weight in extras:  # optional third-party training sources, train split only
+        if not getattr(data, name):
+            continue
         try:
-            extra = load_semeval(shared, "train", data.semeval_max_records)
+            extra = load(shared, "train", limit)
         except SharedDataMissing as exc:
-            raise SharedDataMissing(f"data.semeval is on but {exc}") from exc
-        bundle.train = bundle.train + _weighted(extra, data.semeval_weight)
-    if data.ruw:
-        try:
-            extra = load_ruw(shared, "train", data.ruw_max_records)
-        except SharedDataMissing as exc:
-            raise SharedDataMissing(f"data.ruw is on but {exc}") from exc
-        bundle.train = bundle.train + _weighted(extra, data.ruw_weight)
+            raise SharedDataMissing(f"data.{name} is on but {exc}") from exc
+        bundle.train = bundle.train + _weighted(extra, weight)
     if not bundle.train or not bundle.validation:
         raise ValueError(f"no train or validation records (corpus {corpus_dir}, news on: {data.news})")
     return bundle

@@ -22,14 +22,13 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 from sklearn.metrics import f1_score, precision_recall_curve
-
-from model.labels import STANCE_LABELS
-from model.registry import PROJECT_ROOT
-from train import tracking
-from train.calibration import best_f1_threshold, expected_calibration_error
-from train.metrics import numeric, score_predictions
-from train.news import NEWS_DIR, load_news
-from train.records import Record, load_corpus, load_seed_set, load_semeval, read_jsonl, split_records
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.model.registry import PROJECT_ROOT
+from stancelens.train import tracking
+from stancelens.train.calibration import best_f1_threshold, expected_calibration_error
+from stancelens.train.metrics import numeric, score_predictions
+from stancelens.train.news import NEWS_DIR, load_news
+from stancelens.train.records import Record, load_corpus, load_seed_set, load_semeval, read_jsonl, split_records
 
 EVAL_EXPERIMENT = "stancelens-eval"
 BENCHMARKS = ("news-test", "news-validation", "corpus-test", "corpus-validation", "seed", "semeval-dev")
@@ -226,15 +225,15 @@ def evaluate_one(
 
 def baseline_training_records() -> list[Record]:
     """What the default config trains on (the real train split; the written one without ../shared)."""
-    from train.config import load_config
-    from train.datasets_bundle import build_data
+    from stancelens.train.config import load_config
+    from stancelens.train.datasets_bundle import build_data
 
     return build_data(load_config(None), PROJECT_ROOT).train
 
 
 def run_evaluation(data: str, model_ref: str, baseline: bool, out_dir: Path, runtime: str = "torch") -> dict[str, Any]:
-    from model.predictor import Predictor
-    from train.baseline import TfidfBaseline
+    from stancelens.model.predictor import Predictor
+    from stancelens.train.baseline import TfidfBaseline
 
     benchmark = load_benchmark(data)
     predictor = Predictor.from_ref(model_ref, runtime=runtime)

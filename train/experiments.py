@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.config import load_config
-from train.evaluate import run_evaluation
-from train.records import SharedDataMissing
-from train.trainer import train
+from stancelens.train.config import load_config
+from stancelens.train.evaluate import run_evaluation
+from stancelens.train.records import SharedDataMissing
+from stancelens.train.trainer import train
 
 MPNET_FOLDER = "artifacts/encoders/all-mpnet-base-v2/all-mpnet-base-v2"
 EXPERIMENTS: dict[str, list[str]] = {

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score
-
-from model.labels import STANCE_LABELS
+from stancelens.model.labels import STANCE_LABELS
 
 Row = dict[str, Any]
 

@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.records import Record, SharedDataMissing, read_jsonl
+from stancelens.train.records import Record, SharedDataMissing, read_jsonl
 
 NEWS_DIR = Path("data/news")
 NEWS_SPLITS = ("train", "validation", "test")

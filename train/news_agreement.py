@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
-
-from train.news import news_articles, read_jsonl
+from stancelens.train.news import news_articles, read_jsonl
 
 
 @dataclass

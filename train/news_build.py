@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
-
-from model.splitter import split_sentences
-from train.corpus_build import near_duplicate_pairs
-from train.news import NEWS_DIR, news_pages, read_jsonl, sentence_sha1, text_sha256, write_jsonl
+from stancelens.model.splitter import split_sentences
+from stancelens.train.corpus_build import near_duplicate_pairs
+from stancelens.train.news import NEWS_DIR, news_pages, read_jsonl, sentence_sha1, text_sha256, write_jsonl
 
 # Share of sentences per split; test is at least 20% as the issue asks.
 SPLIT_TARGETS = {"train": 0.60, "validation": 0.17, "test": 0.23}

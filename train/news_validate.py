@@ -11,12 +11,20 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from model.labels import STANCE_LABELS
-from model.splitter import split_sentences
-from train.corpus_build import near_duplicate_pairs
-from train.corpus_validate import check_spans
-from train.news import ARTICLE_FIELDS, LABEL_FIELDS, NEWS_SPLITS, news_pages, read_jsonl, sentence_sha1, text_sha256
-from train.records import SharedDataMissing
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.model.splitter import split_sentences
+from stancelens.train.corpus_build import near_duplicate_pairs
+from stancelens.train.corpus_validate import check_spans
+from stancelens.train.news import (
+    ARTICLE_FIELDS,
+    LABEL_FIELDS,
+    NEWS_SPLITS,
+    news_pages,
+    read_jsonl,
+    sentence_sha1,
+    text_sha256,
+)
+from stancelens.train.records import SharedDataMissing
 
 
 def validate_news(news_dir: Path, shared: Path) -> tuple[list[str], str]:

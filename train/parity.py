@@ -8,8 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from model.parity import AUTO_BAR, ParityRecord
-from train.metrics import score_predictions
+from stancelens.model.parity import AUTO_BAR, ParityRecord
+from stancelens.train.metrics import score_predictions
 
 
 def _spans(row: dict[str, Any]) -> list[tuple[int, int]]:
@@ -72,7 +72,7 @@ def measure(
 
 def parity_sets(test: Sequence[dict[str, Any]], shared_dir: Path) -> dict[str, Sequence[dict[str, Any]]]:
     """The labelled sets a runtime is judged on: the run's test split, and the seed set when present."""
-    from train.records import SharedDataMissing, load_seed_set
+    from stancelens.train.records import SharedDataMissing, load_seed_set
 
     sets: dict[str, Sequence[dict[str, Any]]] = {"test split": test}
     with contextlib.suppress(SharedDataMissing):
@@ -86,8 +86,8 @@ def record_parity(model_dir: Path, sets: dict[str, Sequence[dict[str, Any]]]) ->
     Only measured where this CPU runs bf16 natively: emulated bf16 would take minutes and
     decide nothing, since ``auto`` never picks bf16 on such a CPU.
     """
-    from model.hardware import cpu_bf16_kind
-    from model.predictor import Predictor
+    from stancelens.model.hardware import cpu_bf16_kind
+    from stancelens.model.predictor import Predictor
 
     kind = cpu_bf16_kind()
     if kind is None:

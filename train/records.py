@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from model.text_checks import has_visible_text
+from stancelens.model.text_checks import has_visible_text
 
 Record = dict[str, Any]
 RECORD_FIELDS = ("id", "text", "stance", "loaded", "loaded_spans", "source", "split")

@@ -13,9 +13,8 @@ from pathlib import Path
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-
-from model.registry import PROJECT_ROOT, REGISTERED_NAME, tracking_uri
-from train.evaluate import EVAL_EXPERIMENT
+from stancelens.model.registry import PROJECT_ROOT, REGISTERED_NAME, tracking_uri
+from stancelens.train.evaluate import EVAL_EXPERIMENT
 
 NOTES = PROJECT_ROOT / "docs" / "results_notes.md"
 BENCHMARK_ORDER = ("news-test", "news-validation", "seed", "corpus-test", "semeval-dev", "corpus-validation")

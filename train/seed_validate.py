@@ -6,9 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from model.labels import STANCE_LABELS
-from model.splitter import split_sentences
-from train.corpus_validate import check_spans
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.model.splitter import split_sentences
+from stancelens.train.corpus_validate import check_spans
 
 FIELDS = {"id", "file", "sent_index", "start", "end", "sha1", "stance", "loaded", "loaded_spans", "split"}
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
-
-from model.registry import PROJECT_ROOT, PYFUNC_ARTIFACT, REGISTERED_NAME, artifact_root, tracking_uri
+from stancelens.model.registry import PROJECT_ROOT, PYFUNC_ARTIFACT, REGISTERED_NAME, artifact_root, tracking_uri
 
 # The saved (best-epoch, calibrated) model's validation stance macro-F1, logged once per run.
 # Not ``val_stance_macro_f1``: that one is also logged per epoch, and MLflow's "latest" value
@@ -87,21 +89,40 @@ def log_and_register_model(
     The pyfunc is logged from code (no pickled Python object), with the project's
     ``model`` package shipped beside it, so ``mlflow models serve`` works on its own.
     """
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(PROJECT_ROOT / "model" / "pyfunc.py"),
-        artifacts={PYFUNC_ARTIFACT: str(model_dir)},
-        code_paths=[str(PROJECT_ROOT / "model")],
-        registered_model_name=REGISTERED_NAME if register else None,
-        pip_requirements=_pip_requirements(),
-        signature=_pyfunc_signature(),
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PYFUNC_SOURCE),
+            artifacts={PYFUNC_ARTIFACT: str(model_dir)},
+            code_paths=[str(_stage_model_package(Path(tmp)))],
+            registered_model_name=REGISTERED_NAME if register else None,
+            pip_requirements=_pip_requirements(),
+            signature=_pyfunc_signature(),
+        )
     if not register:
         return {"registered": False}
     version = str(info.registered_model_version)
     client = MlflowClient()
     client.set_registered_model_alias(REGISTERED_NAME, "candidate", version)
     return promote_if_better(client, version, rescore)
+
+
+# The pyfunc's file, found without importing it (importing runs its mlflow.models.set_model).
+PYFUNC_SOURCE = Path(importlib.util.find_spec("stancelens.model").origin).parent / "pyfunc.py"
+
+
+def _stage_model_package(tmp: Path) -> Path:
+    """``stancelens/`` holding only ``model/``: what the pyfunc imports, under its installed name.
+
+    MLflow puts the logged code folder on ``sys.path``, so ``stancelens.model.predictor`` resolves
+    inside a served model without the project installed; the CLI, trainer and server stay out.
+    """
+    package = tmp / "stancelens"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""StanceLens (the model package only, as logged with a pyfunc)."""\n')
+    source = PYFUNC_SOURCE.parent
+    shutil.copytree(source, package / "model", ignore=shutil.ignore_patterns("__pycache__"))
+    return package
 
 
 # Tag (from the data info) that says which validation records a run was scored on.

@@ -20,27 +20,26 @@ from typing import Any
 
 import mlflow
 import torch
+from stancelens.model.encoder import resolve_encoder_path
+from stancelens.model.hardware import cpu_bf16_kind
+from stancelens.model.io import ModelMeta, new_model, save_model_folder
+from stancelens.model.labels import STANCE_LABELS
+from stancelens.model.network import LossWeights, multitask_loss
+from stancelens.model.parity import PARITY_FILE
+from stancelens.model.predictor import Predictor
+from stancelens.model.registry import PROJECT_ROOT
+from stancelens.train import tracking
+from stancelens.train.batching import encode_records, training_batches
+from stancelens.train.calibration import calibrate
+from stancelens.train.config import Config
+from stancelens.train.datasets_bundle import DataBundle, build_data
+from stancelens.train.distributed import DistContext
+from stancelens.train.metrics import numeric, score_predictions
+from stancelens.train.parity import parity_sets, record_parity
+from stancelens.train.records import Record
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
-
-from model.encoder import resolve_encoder_path
-from model.hardware import cpu_bf16_kind
-from model.io import ModelMeta, new_model, save_model_folder
-from model.labels import STANCE_LABELS
-from model.network import LossWeights, multitask_loss
-from model.parity import PARITY_FILE
-from model.predictor import Predictor
-from model.registry import PROJECT_ROOT
-from train import tracking
-from train.batching import encode_records, training_batches
-from train.calibration import calibrate
-from train.config import Config
-from train.datasets_bundle import DataBundle, build_data
-from train.distributed import DistContext
-from train.metrics import numeric, score_predictions
-from train.parity import parity_sets, record_parity
-from train.records import Record
 
 
 @dataclass
@@ -102,7 +101,7 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
         data = data or build_data(config, PROJECT_ROOT)
         experiment_id = tracking.use_experiment(config.tracking.experiment) if context.is_main else ""
         if config.tracking.baseline and context.is_main:
-            from train.baseline import run_baseline
+            from stancelens.train.baseline import run_baseline
 
             run_baseline(config, data, experiment_id)
         set_seed(config.train.seed)
