@@ -7,8 +7,8 @@ Measured on 2 CPU cores (docs/PERFORMANCE.md, bench/bench_inference.py):
   than it, most of all on the small batches a server sees. Its result for a sentence
   does not depend on the other sentences of its batch.
 - ``torch-bf16`` (bf16 autocast) is the fast path of CPUs with AMX tiles, where a bf16
-  matmul runs several times faster than fp32. With AVX-512 BF16 alone it ran 1.2x
-  ``onnx`` offline but 0.4x in the server (torch pays per call on single-sentence
+  matmul runs several times faster than fp32. With AVX-512 BF16 alone it ran 1.1-1.2x
+  ``onnx`` offline but 0.5x in the server (torch pays per call on single-sentence
   requests), and auto must give the CLI, the server and the pyfunc the same numbers, so
   it stays opt-in there (``--runtime torch-bf16`` for archives); elsewhere bf16 is emulated.
 - ``onnx-int8`` is faster than ``onnx`` with unchanged F1, but dynamic quantization
@@ -53,7 +53,9 @@ def choose_runtime(folder: Path | None, bf16_kind: str | None = DETECT) -> Runti
         return RuntimeChoice("onnx", "this CPU has no native bf16 (or STANCELENS_DISABLE_BF16 is set): fp32 ONNX")
     if bf16_kind != "amx":
         return RuntimeChoice(
-            "onnx", f"{bf16_kind} without AMX: torch-bf16 measured 1.2x onnx offline but 0.4x in the server: fp32 ONNX"
+            "onnx",
+            f"{bf16_kind} without AMX: torch-bf16 is a little faster offline but about half as fast as fp32 ONNX"
+            " in the server (docs/PERFORMANCE.md), and every interface must give the same numbers: fp32 ONNX",
         )
     record = ParityRecord.load(Path(folder))
     if record is None or not any(r["runtime"] == "torch-bf16" for r in record.rows):
