@@ -13,24 +13,15 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
+from stancelens.model.schema import flat_sentence_columns
 from stancelens.model.text_checks import text_problem
 
 
 def output_columns(labels: list[str]) -> list[str]:
-    """The columns of every predict() frame, good rows and bad rows alike."""
-    return [
-        "doc_index",
-        "sent_index",
-        "start",
-        "end",
-        "text",
-        "stance",
-        *[f"prob_{label}" for label in labels],
-        "loaded",
-        "loaded_prob",
-        "loaded_spans",
-        "error",
-    ]
+    """The columns of every predict() frame, good rows and bad rows alike: the flat sentence row
+    (model/schema.py) with the input row's position for the document id and an ``error`` column."""
+    flat = [c for c in flat_sentence_columns(labels) if c not in ("doc_id", "windows")]
+    return ["doc_index", *flat, "error"]
 
 
 class StanceLensPyfunc(PythonModel):

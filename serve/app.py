@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field
 from stancelens.model.predictor import Predictor, attach_offsets
 from stancelens.model.registry import registry_version, resolve_model_ref
 from stancelens.model.runtimes import resolve_runtime
+from stancelens.model.schema import SENTENCE_FIELDS, AnalyzeResponse
 from stancelens.model.text_checks import text_problem, valid_unicode
-from stancelens.serve.schema import SENTENCE_FIELDS, AnalyzeResponse
 from stancelens.serve.settings import ServerSettings
 from stancelens.serve.summary import summarize
 from stancelens.serve.worker import BatchWorker, QueueFull

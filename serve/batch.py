@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from stancelens.model.predictor import Predictor
+from stancelens.model.schema import SENTENCE_FIELDS
 from stancelens.serve.inputs import InputRecord, ReadOptions, count_records, expand_inputs, read_records
-from stancelens.serve.schema import SENTENCE_FIELDS
 from stancelens.serve.summary import (
     SENTENCE_CSV_COLUMNS,
     SUMMARY_CSV_COLUMNS,

@@ -19,16 +19,11 @@ from typing import Any
 
 import pandas as pd
 from stancelens.model.labels import STANCE_LABELS
-from stancelens.serve.schema import SENTENCE_FIELDS
+from stancelens.model.schema import SENTENCE_FIELDS, spark_sentence_ddl
 
 _PREDICTORS: dict[tuple[str, str], Any] = {}  # one Predictor per Python worker process
 
-SENTENCE_DDL = (
-    "doc_id string, sent_index int, start int, end int, text string, stance string, "
-    f"stance_probs struct<{', '.join(f'{label}: double' for label in STANCE_LABELS)}>, "
-    "loaded int, loaded_prob double, loaded_spans array<struct<start: int, end: int, text: string, prob: double>>, "
-    "windows int, error string"
-)
+SENTENCE_DDL = spark_sentence_ddl(STANCE_LABELS)
 SENTENCE_COLUMNS = [*SENTENCE_FIELDS, "error"]
 
 

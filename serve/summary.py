@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from stancelens.model.labels import STANCE_LABELS
+from stancelens.model.schema import flat_sentence_columns
 
 TOP_PHRASES = 5
 
@@ -29,11 +30,7 @@ def summarize(doc_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-SENTENCE_CSV_COLUMNS = (
-    ["doc_id", "sent_index", "start", "end", "text", "stance"]
-    + [f"prob_{label}" for label in STANCE_LABELS]
-    + ["loaded", "loaded_prob", "loaded_spans", "windows"]
-)
+SENTENCE_CSV_COLUMNS = flat_sentence_columns(STANCE_LABELS)
 SUMMARY_CSV_COLUMNS = (
     ["doc_id", "sentences"]
     + [f"share_{label}" for label in STANCE_LABELS]
