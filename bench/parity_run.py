@@ -11,20 +11,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ("torch-bf16", "torch-int8", "onnx", "onnx-fused", "onnx-int8")
 
 
-def labelled_sets() -> dict[str, list[dict[str, Any]]]:
+def labelled_sets() -> dict[str, Any]:
+    """The sets training judges runtimes on (train.parity.parity_sets), with the real test split as the test set."""
     from stancelens.train.evaluate import load_benchmark
+    from stancelens.train.parity import parity_sets
     from stancelens.train.records import SharedDataMissing
 
-    sets: dict[str, list[dict[str, Any]]] = {}
-    for name, benchmark in (("real test split", "news-test"), ("seed set", "seed")):
-        try:
-            sets[name] = load_benchmark(benchmark).records
-        except SharedDataMissing:
-            continue
-    return sets or {"corpus test split": load_benchmark("corpus-test").records}
+    try:
+        test = {"real test split": load_benchmark("news-test").records}
+    except SharedDataMissing:
+        test = {"corpus test split": load_benchmark("corpus-test").records}
+    (name, records), shared = next(iter(test.items())), ROOT.parent / "shared"
+    sets = parity_sets(records, shared)
+    return {name: sets.pop("test split"), **sets}
 
 
 def main() -> None:

@@ -87,14 +87,16 @@ def record_parity(model_dir: Path, sets: dict[str, Sequence[dict[str, Any]]]) ->
     decide nothing, since ``auto`` never picks bf16 on such a CPU.
     """
     from stancelens.model.hardware import cpu_bf16_kind
+    from stancelens.model.io import load_model_folder
     from stancelens.model.predictor import Predictor
 
     kind = cpu_bf16_kind()
     if kind is None:
         record = ParityRecord([], asdict(AUTO_BAR), None, "torch-bf16 not measured: this CPU has no native bf16")
     else:
-        reference = Predictor.load(model_dir, runtime="torch")
-        candidate = Predictor.load(model_dir, runtime="torch-bf16")
+        network, tokenizer, meta = load_model_folder(model_dir)  # autocast leaves the weights alone: share them
+        reference = Predictor(network, tokenizer, meta, runtime="torch", folder=model_dir)
+        candidate = Predictor(network, tokenizer, meta, runtime="torch-bf16", folder=model_dir)
         rows = measure(sets, reference.analyze_sentences, {"torch-bf16": candidate.analyze_sentences})
         record = ParityRecord(rows, asdict(AUTO_BAR), kind)
     record.save(model_dir)
