@@ -1,6 +1,6 @@
 """Ways to run the network's forward pass; the Predictor is the same over all of them.
 
-A backend takes a padded batch of token ids and returns the three heads' logits as
+A backend takes a padded batch of token ids and returns the four heads' logits as
 numpy arrays, so the post-processing (calibration, windows, spans) is shared and the
 runtimes can be compared on equal terms.
 """
@@ -20,6 +20,7 @@ class Logits:
     stance: np.ndarray  # (batch, n_stance)
     loaded: np.ndarray  # (batch,)
     token: np.ndarray  # (batch, seq_len)
+    technique: np.ndarray  # (batch, seq_len, n_techniques)
 
 
 class Backend(Protocol):
@@ -55,4 +56,5 @@ class TorchBackend:
             stance=out.stance_logits.float().numpy(),
             loaded=out.loaded_logits.float().numpy(),
             token=out.token_logits.float().numpy(),
+            technique=out.technique_logits.float().numpy(),
         )

@@ -42,6 +42,9 @@ class ModelMeta:
     stance_temperature: float = 1.0
     max_length: int = 128
     window_stride: int = 32
+    # PTC technique names of the technique head, in output order; empty: the model has no such head
+    technique_labels: list[str] = field(default_factory=list)
+    technique_threshold: float = 0.5
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -50,12 +53,14 @@ class ModelMeta:
         return {label: i for i, label in enumerate(self.stance_labels)}
 
 
-def new_model(encoder_path: Path, dropout: float = 0.1) -> tuple[StanceLensModel, PreTrainedTokenizerBase]:
+def new_model(
+    encoder_path: Path, dropout: float = 0.1, n_techniques: int = 0
+) -> tuple[StanceLensModel, PreTrainedTokenizerBase]:
     """A fresh multi-task model over a pretrained local encoder, with its fast tokenizer."""
     encoder = AutoModel.from_pretrained(str(encoder_path), local_files_only=True, use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_path), local_files_only=True)
     _require_fast(tokenizer, encoder_path)
-    return StanceLensModel(encoder, dropout=dropout), tokenizer
+    return StanceLensModel(encoder, dropout=dropout, n_techniques=n_techniques), tokenizer
 
 
 def save_model_folder(
@@ -96,7 +101,7 @@ def load_model_folder(folder: Path) -> tuple[StanceLensModel, PreTrainedTokenize
         raise ModelFolderError(f"{folder} has no {WEIGHTS_FILE}")
     config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
     encoder = AutoModel.from_config(config)
-    model = StanceLensModel(encoder, n_stance=len(meta.stance_labels))
+    model = StanceLensModel(encoder, n_stance=len(meta.stance_labels), n_techniques=len(meta.technique_labels))
     model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

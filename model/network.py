@@ -1,8 +1,9 @@
-"""One encoder, three heads: stance, sentence loaded-language, token loaded-language.
+"""One encoder, four heads: stance, sentence loaded-language, token loaded-language, token techniques.
 
 Sharing the encoder lets the loaded-language signal from the propaganda corpus and the
-stance signal from the written corpus shape the same representation, while per-record
-loss masks let records that carry only one kind of label still train the others.
+stance signal from real news shape the same representation, while per-record loss masks let
+records that carry only one kind of label (a PTC line has techniques but no stance) still
+train the others.
 """
 
 from __future__ import annotations
@@ -16,22 +17,27 @@ from torch.nn import functional as F
 from transformers import PreTrainedModel
 
 
+TECHNIQUE_PRIOR_LOGIT = -4.0  # sigmoid(-4) = 0.018
+
+
 @dataclass
 class HeadOutputs:
-    """Raw logits of the three heads for one batch."""
+    """Raw logits of the four heads for one batch."""
 
     stance_logits: torch.Tensor  # (batch, n_stance)
     loaded_logits: torch.Tensor  # (batch,)
     token_logits: torch.Tensor  # (batch, seq_len)
+    technique_logits: torch.Tensor  # (batch, seq_len, n_techniques); n_techniques may be 0
 
 
 @dataclass
 class LossWeights:
-    """Relative weights of the three task losses."""
+    """Relative weights of the four task losses."""
 
     stance: float = 1.0
     loaded: float = 1.0
     token: float = 1.0
+    technique: float = 1.0
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -41,9 +47,15 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 class StanceLensModel(nn.Module):
-    """Multi-task network over any Hugging Face encoder."""
+    """Multi-task network over any Hugging Face encoder.
 
-    def __init__(self, encoder: PreTrainedModel, n_stance: int = len(STANCE_LABELS), dropout: float = 0.1):
+    ``n_techniques=0`` builds a network without the technique head (models trained before
+    it existed, or without PTC): its technique logits are an empty last axis.
+    """
+
+    def __init__(
+        self, encoder: PreTrainedModel, n_stance: int = len(STANCE_LABELS), dropout: float = 0.1, n_techniques: int = 0
+    ):
         super().__init__()
         self.encoder = encoder
         hidden = encoder.config.hidden_size
@@ -51,6 +63,11 @@ class StanceLensModel(nn.Module):
         self.stance_head = nn.Linear(hidden, n_stance)
         self.loaded_head = nn.Linear(hidden, 1)
         self.token_head = nn.Linear(hidden, 1)
+        self.technique_head = nn.Linear(hidden, n_techniques) if n_techniques else None
+        if self.technique_head is not None:
+            # Techniques cover ~2% of tokens each: starting at that prior keeps the first steps'
+            # gradients (14 channels at p=0.5) from swamping the stance signal in the encoder.
+            nn.init.constant_(self.technique_head.bias, TECHNIQUE_PRIOR_LOGIT)
 
     def forward(
         self,
@@ -63,11 +80,17 @@ class StanceLensModel(nn.Module):
             kwargs["token_type_ids"] = token_type_ids
         hidden = self.encoder(**kwargs).last_hidden_state
         pooled = self.dropout(mean_pool(hidden, attention_mask))
+        tokens = self.dropout(hidden)
         return HeadOutputs(
             stance_logits=self.stance_head(pooled),
             loaded_logits=self.loaded_head(pooled).squeeze(-1),
-            token_logits=self.token_head(self.dropout(hidden)).squeeze(-1),
+            token_logits=self.token_head(tokens).squeeze(-1),
+            technique_logits=self.technique_logits(tokens),
         )
+
+    def technique_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Per-token, per-technique logits (an empty last axis without the head)."""
+        return self.technique_head(hidden) if self.technique_head is not None else hidden[..., :0]
 
 
 def multitask_loss(
@@ -75,6 +98,7 @@ def multitask_loss(
     stance_labels: torch.Tensor,
     loaded_labels: torch.Tensor,
     token_labels: torch.Tensor,
+    technique_labels: torch.Tensor | None = None,
     weights: LossWeights | None = None,
     sample_weights: torch.Tensor | None = None,
     stance_class_weights: torch.Tensor | None = None,
@@ -83,7 +107,9 @@ def multitask_loss(
 
     A batch in which no record has a label for a task contributes exactly zero for that
     task (not NaN), so mixed batches of stance-only and loaded-only records are safe.
-    ``sample_weights`` (one per record, the per-source weights of the config) make the
+    The technique loss is summed over techniques and averaged over labelled tokens, so it
+    weighs like the token loss although each technique is rare. ``sample_weights`` (one per
+    record, the per-source weights of the config) make the
     averages weighted; the default weighs every record alike. ``stance_class_weights`` (one
     per stance label) re-weigh the stance loss by the gold class, e.g. inverse frequency.
     """
@@ -121,5 +147,16 @@ def multitask_loss(
 
     parts["loaded"] = masked_bce(outputs.loaded_logits, loaded_labels, sample_weights)
     parts["token"] = masked_bce(outputs.token_logits, token_labels, sample_weights.unsqueeze(1).expand_as(token_labels))
-    total = weights.stance * parts["stance"] + weights.loaded * parts["loaded"] + weights.token * parts["token"]
+    if technique_labels is not None and outputs.technique_logits.shape[-1]:
+        per_token = sample_weights[:, None, None].expand_as(technique_labels)
+        n_techniques = technique_labels.shape[-1]
+        parts["technique"] = masked_bce(outputs.technique_logits, technique_labels, per_token) * n_techniques
+    else:
+        parts["technique"] = zero
+    total = (
+        weights.stance * parts["stance"]
+        + weights.loaded * parts["loaded"]
+        + weights.token * parts["token"]
+        + weights.technique * parts["technique"]
+    )
     return total, {name: float(value.detach()) for name, value in parts.items()}

@@ -34,14 +34,14 @@ log = logging.getLogger(__name__)
 OPSET = 17
 ONNX_DIR = "onnx"
 INPUT_NAMES = ("input_ids", "attention_mask")
-OUTPUT_NAMES = ("stance_logits", "loaded_logits", "token_logits")
+OUTPUT_NAMES = ("stance_logits", "loaded_logits", "token_logits", "technique_logits")
 # An exported fp32 graph that differs from PyTorch by more than this (in logits) is refused
 # rather than cached: it would silently change every prediction the server makes.
 EXPORT_TOLERANCE = 1e-3
 
 # File name of each artefact after the weights digest. Bump a tag whenever the export or the
 # quantization recipe changes, so that files built by an older recipe are never reused.
-ARTEFACT_TAGS = {"fp32": "fp32", "int8": "int8-v2"}
+ARTEFACT_TAGS = {"fp32": "fp32-v2", "int8": "int8-v3"}  # v2/v3: the technique output
 # Feed-forward matmuls (not the attention output projection) of an encoder layer, as named
 # by the TorchScript exporter: ``/encoder/encoder/layer.3/intermediate/dense/MatMul``.
 _FFN_MATMUL = re.compile(r"/layer\.(\d+)/(?:intermediate|output)/dense/MatMul$")
@@ -55,7 +55,7 @@ class OnnxExportError(RuntimeError):
 
 
 class _ExportWrapper(nn.Module):
-    """The network as a function of two tensors to a tuple of three tensors.
+    """The network as a function of two tensors to a tuple of four tensors.
 
     ONNX graphs take positional tensors and return tensors, not dataclasses; token type
     ids are always zero for our single-segment input, so making them inside the graph
@@ -68,7 +68,7 @@ class _ExportWrapper(nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         net = self.network
         hidden = net.encoder(
             input_ids=input_ids,
@@ -81,6 +81,7 @@ class _ExportWrapper(nn.Module):
             net.stance_head(pooled),
             net.loaded_head(pooled).squeeze(-1),
             net.token_head(hidden).squeeze(-1),
+            net.technique_logits(hidden),
         )
 
 
@@ -174,6 +175,7 @@ def export_fp32(network: StanceLensModel, target: Path) -> None:
                     "stance_logits": {0: "batch"},
                     "loaded_logits": {0: "batch"},
                     "token_logits": {0: "batch", 1: "sequence"},
+                    "technique_logits": {0: "batch", 1: "sequence"},
                 },
                 do_constant_folding=True,
             )
@@ -192,7 +194,7 @@ def _check_export(wrapper: _ExportWrapper, path: Path) -> None:
         expected = [t.numpy() for t in wrapper(ids, mask)]
     session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
     got = session.run(list(OUTPUT_NAMES), {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
-    worst = max(float(np.abs(e - g).max()) for e, g in zip(expected, got, strict=True))
+    worst = max(float(np.abs(e - g).max(initial=0.0)) for e, g in zip(expected, got, strict=True))
     if worst > EXPORT_TOLERANCE:
         raise OnnxExportError(f"ONNX export differs from PyTorch by {worst:.2e} (tolerance {EXPORT_TOLERANCE})")
 
@@ -320,5 +322,5 @@ class OnnxBackend:
             "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
             "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
         }
-        stance, loaded, token = self.session.run(list(OUTPUT_NAMES), feeds)
-        return Logits(stance=stance, loaded=loaded, token=token)
+        stance, loaded, token, technique = self.session.run(list(OUTPUT_NAMES), feeds)
+        return Logits(stance=stance, loaded=loaded, token=token, technique=technique)

@@ -1,4 +1,4 @@
-"""Sentence-level stance and loaded-language analysis of documents or sentences.
+"""Sentence-level stance, loaded-language and propaganda-technique analysis of documents or sentences.
 
 Every entry point of the product (batch CLI, HTTP server, MLflow pyfunc, evaluation)
 goes through this class, so they cannot disagree. Sentences longer than the encoder's
@@ -20,6 +20,7 @@ from stancelens.model.io import ModelMeta, load_model_folder
 from stancelens.model.runtimes import DEFAULT_RUNTIME, resolve_runtime
 from stancelens.model.spans import CharSpan, best_token_span, decode_spans, merge_spans
 from stancelens.model.splitter import split_sentences
+from stancelens.model.techniques import decode_technique_spans
 from stancelens.model.text_checks import has_visible_text, text_problem
 
 # Padding a batch may add, as a share of its real tokens, before it is split (see length_buckets).
@@ -118,7 +119,7 @@ class Predictor:
             if problem is not None:
                 raise EmptyTextError(f"sentence {i}: {problem}")
         windows = self._windows(sentences)
-        stance_logits, loaded_logits, token_probs = self._run(windows)
+        stance_logits, loaded_logits, token_probs, technique_probs = self._run(windows)
         probs = _softmax(stance_logits / self.meta.stance_temperature)
         loaded_probs = _sigmoid(loaded_logits)
 
@@ -146,6 +147,13 @@ class Predictor:
                 )
                 spans = [fallback] if fallback else []
             best = int(np.argmax(stance_p))
+            techniques = decode_technique_spans(
+                text,
+                self.meta.technique_labels,
+                [windows[w].offsets for w in w_indices],
+                [technique_probs[w] for w in w_indices],
+                self.meta.technique_threshold,
+            )
             results.append(
                 {
                     "text": text,
@@ -158,9 +166,24 @@ class Predictor:
                         for s in spans
                     ],
                     "windows": len(w_indices),
+                    "techniques": techniques,
                 }
             )
         return results
+
+    def technique_token_probs(self, sentences: Sequence[str]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        """Per sentence: every token's character offsets and technique probabilities (all windows).
+
+        Classifying a given span (PTC's technique-classification task) averages these over the
+        span's tokens; special tokens carry ``(0, 0)``.
+        """
+        windows = self._windows(sentences)
+        *_, technique_probs = self._run(windows)
+        out: list[tuple[list[tuple[int, int]], list[np.ndarray]]] = [([], []) for _ in sentences]
+        for window, probs in zip(windows, technique_probs, strict=True):
+            out[window.sentence][0].extend(window.offsets)
+            out[window.sentence][1].append(probs)
+        return [(offsets, np.concatenate(probs)) for offsets, probs in out]
 
     def _windows(self, sentences: Sequence[str]) -> list[_Window]:
         with self._tokenizer_lock:
@@ -183,12 +206,13 @@ class Predictor:
             windows.append(_Window(int(sample), list(encoded["input_ids"][i]), offsets))
         return windows
 
-    def _run(self, windows: list[_Window]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    def _run(self, windows: list[_Window]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """Forward all windows in length-sorted batches, so padding stays small."""
         n_stance = len(self.meta.stance_labels)
         stance = np.zeros((len(windows), n_stance), dtype=np.float32)
         loaded = np.zeros(len(windows), dtype=np.float32)
         tokens: list[np.ndarray] = [np.zeros(0)] * len(windows)
+        techniques: list[np.ndarray] = [np.zeros((0, 0))] * len(windows)
         lengths = [len(w.input_ids) for w in windows]
         pad_id = self.tokenizer.pad_token_id or 0
         for batch in length_buckets(lengths, self.batch_size):
@@ -204,7 +228,8 @@ class Predictor:
                 stance[i] = logits.stance[row]
                 loaded[i] = logits.loaded[row]
                 tokens[i] = _sigmoid(logits.token[row, : len(windows[i].input_ids)])
-        return stance, loaded, tokens
+                techniques[i] = _sigmoid(logits.technique[row, : len(windows[i].input_ids)])
+        return stance, loaded, tokens, techniques
 
 
 def attach_offsets(cuts: list[list[tuple[int, int]]], rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:

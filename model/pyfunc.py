@@ -7,13 +7,12 @@ with exactly the Predictor's labels and probabilities.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
-from stancelens.model.schema import flat_sentence_columns
+from stancelens.model.schema import flat_sentence_columns, flat_sentence_values
 from stancelens.model.text_checks import text_problem
 
 
@@ -47,22 +46,7 @@ class StanceLensPyfunc(PythonModel):
         for index, doc_rows in zip(good, scored_docs, strict=True):
             rows.extend({**row, "doc_index": index} for row in doc_rows)
         labels = self.predictor.meta.stance_labels
-        out = [
-            {
-                "doc_index": r["doc_index"],
-                "sent_index": r["sent_index"],
-                "start": r["start"],
-                "end": r["end"],
-                "text": r["text"],
-                "stance": r["stance"],
-                **{f"prob_{label}": r["stance_probs"][label] for label in labels},
-                "loaded": r["loaded"],
-                "loaded_prob": r["loaded_prob"],
-                "loaded_spans": json.dumps(r["loaded_spans"], ensure_ascii=False),
-                "error": None,
-            }
-            for r in rows
-        ]
+        out = [{**flat_sentence_values(r, labels), "doc_index": r["doc_index"], "error": None} for r in rows]
         out += [{"doc_index": i, "sent_index": None, "error": f"{p.code}: {p}"} for i, p in problems.items() if p]
         frame = pd.DataFrame(out, columns=output_columns(labels))
         return frame.sort_values(["doc_index", "sent_index"], na_position="first", kind="stable").reset_index(drop=True)

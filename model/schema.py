@@ -8,10 +8,12 @@ validation cost) and FastAPI uses these models to document the response in ``/do
 
 from __future__ import annotations
 
+import json
 import typing
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
+from stancelens.model.techniques import technique_count_columns, technique_counts
 
 
 class LoadedSpan(BaseModel):
@@ -19,6 +21,14 @@ class LoadedSpan(BaseModel):
     end: int = Field(description="end offset (exclusive) in the sentence text")
     text: str
     prob: float = Field(description="mean token probability of the span")
+
+
+class TechniqueSpan(BaseModel):
+    technique: str = Field(description="one of the 14 PTC technique names (GET /v1/model lists them)")
+    start: int = Field(description="offset in the sentence text")
+    end: int = Field(description="end offset (exclusive) in the sentence text")
+    text: str
+    prob: float = Field(description="mean token probability of the span for this technique")
 
 
 class SentenceRow(BaseModel):
@@ -33,6 +43,9 @@ class SentenceRow(BaseModel):
     loaded_prob: float
     loaded_spans: list[LoadedSpan]
     windows: int = Field(description="> 1: the sentence was read in overlapping 128-token windows")
+    techniques: list[TechniqueSpan] = Field(
+        description="PTC propaganda-technique spans; spans of different techniques may overlap"
+    )
 
 
 class DocumentSummary(BaseModel):
@@ -44,6 +57,7 @@ class DocumentSummary(BaseModel):
     loaded_share: float
     top_loaded_phrases: list[tuple[str, int]]
     windowed_sentences: int
+    technique_counts: dict[str, int] = Field(description="technique spans per PTC technique in the document")
 
 
 class DocumentResult(BaseModel):
@@ -68,11 +82,33 @@ SENTENCE_FIELDS: tuple[str, ...] = tuple(SentenceRow.model_fields)
 
 
 def flat_sentence_columns(labels: Sequence[str]) -> list[str]:
-    """A sentence row as flat columns (CSV, pyfunc): one ``prob_<label>`` column per stance label."""
+    """A sentence row as flat columns (CSV, pyfunc): one ``prob_<label>`` column per stance label,
+    the span lists as JSON, and after ``techniques`` one ``n_<technique>`` count column per technique."""
     columns: list[str] = []
     for name in SENTENCE_FIELDS:
-        columns += [f"prob_{label}" for label in labels] if name == "stance_probs" else [name]
+        if name == "stance_probs":
+            columns += [f"prob_{label}" for label in labels]
+        elif name == "techniques":
+            columns += [name, *technique_count_columns()]
+        else:
+            columns.append(name)
     return columns
+
+
+def flat_sentence_values(row: dict[str, object], labels: Sequence[str]) -> dict[str, object]:
+    """One sentence row in the flat form of :func:`flat_sentence_columns` (spans as JSON text)."""
+    out: dict[str, object] = {}
+    for name in SENTENCE_FIELDS:
+        value = row.get(name)
+        if name == "stance_probs":
+            out.update({f"prob_{label}": value[label] for label in labels})
+        elif name in ("loaded_spans", "techniques"):
+            out[name] = json.dumps(value, ensure_ascii=False)
+            if name == "techniques":
+                out.update(zip(technique_count_columns(), technique_counts(value).values(), strict=True))
+        else:
+            out[name] = value
+    return out
 
 
 _SPARK_TYPES = {str: "string", int: "int", float: "double"}

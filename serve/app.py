@@ -23,6 +23,7 @@ from stancelens.model.predictor import Predictor, attach_offsets
 from stancelens.model.registry import registry_version, resolve_model_ref
 from stancelens.model.runtimes import resolve_runtime
 from stancelens.model.schema import SENTENCE_FIELDS, AnalyzeResponse
+from stancelens.model.techniques import TECHNIQUE_DEFINITIONS
 from stancelens.model.text_checks import text_problem, valid_unicode
 from stancelens.serve.settings import ServerSettings
 from stancelens.serve.summary import summarize
@@ -244,7 +245,11 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
 
     @app.get("/v1/model", tags=["analysis"])
     async def model_card() -> dict[str, Any]:
-        """Name, version, labels, threshold and MLflow run of the loaded model, plus the limits."""
+        """Name, version, labels, thresholds, technique definitions and MLflow run of the model, plus the limits.
+
+        ``techniques`` lists the 14 PTC techniques the rows may name; ``technique_head`` is false for a
+        model trained without PTC data, whose rows never carry technique spans.
+        """
         predictor = _predictor(state)
         meta = predictor.meta
         return {
@@ -257,6 +262,8 @@ def create_app(settings: ServerSettings | None = None, load_in_background: bool 
             "loaded_threshold": meta.loaded_threshold,
             "stance_temperature": meta.stance_temperature,
             "max_length": meta.max_length,
+            "techniques": [{"name": name, "definition": TECHNIQUE_DEFINITIONS[name]} for name in meta.technique_labels],
+            "technique_threshold": meta.technique_threshold if meta.technique_labels else None,
             "mlflow_run_id": meta.training.get("mlflow_run_id"),
             "git_commit": meta.training.get("git_commit"),
             "limits": settings.limits(),

@@ -58,21 +58,8 @@ def score_batches(
             scored = predictor.analyze_documents(texts, threshold, sentences=sentences)
             for (doc_id, _), rows in zip(docs, scored, strict=True):
                 for row in rows:
-                    out.append(
-                        {
-                            "doc_id": doc_id,
-                            **{k: row[k] for k in ("sent_index", "start", "end", "text", "stance")},
-                            "stance_probs": {label: float(row["stance_probs"][label]) for label in STANCE_LABELS},
-                            "loaded": int(row["loaded"]),
-                            "loaded_prob": float(row["loaded_prob"]),
-                            "loaded_spans": [
-                                {"start": s["start"], "end": s["end"], "text": s["text"], "prob": float(s["prob"])}
-                                for s in row["loaded_spans"]
-                            ],
-                            "windows": int(row["windows"]),
-                            "error": None,
-                        }
-                    )
+                    fields = {k: row[k] for k in SENTENCE_FIELDS if k != "doc_id"}
+                    out.append({**fields, "doc_id": doc_id, "error": None})
         yield pd.DataFrame(out, columns=SENTENCE_COLUMNS, dtype=object)  # None stays None (no NaN in structs)
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
 from stancelens.model.labels import STANCE_LABELS
-from stancelens.model.schema import flat_sentence_columns
+from stancelens.model.schema import flat_sentence_columns, flat_sentence_values
+from stancelens.model.techniques import technique_count_columns, technique_counts
 
 TOP_PHRASES = 5
 
 
 def summarize(doc_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sentence counts and shares per stance, loaded share, most frequent loaded phrases."""
+    """Sentence counts and shares per stance, loaded share, most frequent loaded phrases, technique counts."""
     n = len(rows)
     counts = Counter(r["stance"] for r in rows)
     phrases = Counter(span["text"].lower() for r in rows for span in r["loaded_spans"])
@@ -27,6 +27,7 @@ def summarize(doc_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "loaded_share": loaded / n if n else 0.0,
         "top_loaded_phrases": [[phrase, count] for phrase, count in phrases.most_common(TOP_PHRASES)],
         "windowed_sentences": sum(r.get("windows", 1) > 1 for r in rows),
+        "technique_counts": technique_counts([span for r in rows for span in r.get("techniques", [])]),
     }
 
 
@@ -35,20 +36,14 @@ SUMMARY_CSV_COLUMNS = (
     ["doc_id", "sentences"]
     + [f"share_{label}" for label in STANCE_LABELS]
     + ["loaded_sentences", "loaded_share", "top_loaded_phrases", "windowed_sentences"]
+    + technique_count_columns()
 )
 
 
 def sentence_csv_row(row: dict[str, Any]) -> list[Any]:
-    return (
-        [row["doc_id"], row["sent_index"], row["start"], row["end"], row["text"], row["stance"]]
-        + [f"{row['stance_probs'][label]:.6f}" for label in STANCE_LABELS]
-        + [
-            row["loaded"],
-            f"{row['loaded_prob']:.6f}",
-            json.dumps(row["loaded_spans"], ensure_ascii=False),
-            row.get("windows", 1),
-        ]
-    )
+    """The CSV cells of a sentence row, in :data:`SENTENCE_CSV_COLUMNS` order (probabilities to 6 places)."""
+    values = flat_sentence_values(row, STANCE_LABELS)
+    return [f"{v:.6f}" if isinstance(v, float) else v for v in (values[c] for c in SENTENCE_CSV_COLUMNS)]
 
 
 def summary_csv_row(summary: dict[str, Any]) -> list[Any]:
@@ -61,4 +56,5 @@ def summary_csv_row(summary: dict[str, Any]) -> list[Any]:
             "; ".join(f"{p} ({c})" for p, c in summary["top_loaded_phrases"]),
             summary["windowed_sentences"],
         ]
+        + list(summary["technique_counts"].values())
     )

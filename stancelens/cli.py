@@ -230,7 +230,7 @@ def evaluate(
         str,
         typer.Argument(
             help="Labelled JSONL, or news-test | news-validation | corpus-test | corpus-validation | seed "
-            "| semeval-dev."
+            "| semeval-dev | ptc-techniques (propaganda-technique spans on PTC dev: SI and TC)."
         ),
     ],
     model_ref: ModelOption = DEFAULT_MODEL_REF,
@@ -242,10 +242,11 @@ def evaluate(
     from stancelens.model.registry import ModelRefError
     from stancelens.train.evaluate import run_evaluation
     from stancelens.train.records import SharedDataMissing
+    from stancelens.train.techniques_eval import NoTechniqueHead
 
     try:
         results = run_evaluation(data, model_ref, baseline, out, runtime)
-    except (ModelRefError, SharedDataMissing, FileNotFoundError) as exc:
+    except (ModelRefError, SharedDataMissing, FileNotFoundError, NoTechniqueHead) as exc:
         _fail(str(exc))
     for metrics in results.values():
         typer.echo(metrics["report"])

@@ -215,7 +215,7 @@ def test_onnx_artefacts_are_cached_by_weights_hash(model_dir: Path, optimized) -
 
     digest = weights_digest(model_dir)
     paths = onnx_runtime.artefact_paths(model_dir)
-    assert paths["fp32"] == model_dir / "onnx" / f"{digest}-fp32.onnx"
+    assert paths["fp32"] == model_dir / "onnx" / f"{digest}-{onnx_runtime.ARTEFACT_TAGS['fp32']}.onnx"
     assert paths["int8"].parent == model_dir / "onnx" and paths["int8"].name.startswith(f"{digest}-int8")
     assert all(p.is_file() and p.stat().st_size > 1_000_000 for p in paths.values())  # built by the fixture
     assert not [p for p in (model_dir / "onnx").iterdir() if p.name.endswith(".tmp")], "temporary files left behind"

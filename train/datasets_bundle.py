@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stancelens.model.techniques import TECHNIQUES
 from stancelens.train.config import Config
 from stancelens.train.news import load_news
 from stancelens.train.records import (
     Record,
     SharedDataMissing,
+    held_out_article,
     load_corpus,
     load_ruw,
     load_semeval,
+    ptc_article_id,
     records_digest,
     split_records,
 )
@@ -35,6 +38,11 @@ class DataBundle:
     notes: list[str] = field(default_factory=list)
     # other labelled sets reported at the end of training (never used to choose anything)
     reports: dict[str, list[Record]] = field(default_factory=dict)
+
+    @property
+    def technique_labels(self) -> tuple[str, ...]:
+        """The technique head's labels: all PTC techniques when some training record carries them, else none."""
+        return TECHNIQUES if any(r.get("techniques") is not None for r in self.train) else ()
 
     def info(self) -> dict[str, Any]:
         """Counts and content hashes of every split: the data version of a run."""
@@ -62,6 +70,33 @@ def _news_fraction(records: list[Record], fraction: float, seed: int) -> list[Re
     pages = sorted({r["source"] for r in records})
     keep = set(random.Random(seed).sample(pages, max(1, round(len(pages) * fraction))))
     return [r for r in records if r["source"] in keep]
+
+
+def _ptc_lines(config: Config, shared: Path, notes: list[str]) -> list[Record]:
+    """PTC train lines for the technique head (and, with ``data.semeval``, the loaded heads too).
+
+    The technique head trains on every line with a technique and a seeded share of the others,
+    leaving out the held-out articles that calibrate its threshold. Without ../shared the
+    technique head is simply not trained (noted); ``data.semeval`` asked explicitly, so it fails.
+    """
+    data = config.data
+    if not (data.semeval or data.techniques):
+        return []
+    try:
+        lines = load_semeval(shared, "train", data.semeval_max_records, loaded_labels=data.semeval)
+    except SharedDataMissing as exc:
+        if data.semeval:
+            raise SharedDataMissing(f"data.semeval is on but {exc}") from exc
+        notes.append(f"no technique head ({exc})")
+        return []
+    if not data.techniques:
+        return _weighted([{**r, "techniques": None} for r in lines], data.semeval_weight)
+    lines = [r for r in lines if not held_out_article(ptc_article_id(r), data.techniques_holdout_every)]
+    if not data.semeval:
+        rng = random.Random(config.train.seed)
+        lines = [r for r in lines if r["techniques"] or rng.random() < data.techniques_negative_share]
+    notes.append(f"technique head: {len(lines)} PTC train lines")
+    return _weighted(lines, data.semeval_weight)
 
 
 def build_data(config: Config, project_root: Path) -> DataBundle:
@@ -99,18 +134,13 @@ def build_data(config: Config, project_root: Path) -> DataBundle:
     if not news and not data.corpus_train:
         bundle.train = _weighted(written_train, data.corpus_weight)  # nothing else to train on
         bundle.notes.append("data.corpus_train=false but real news is absent: trained on the written corpus")
-    extras = (
-        ("semeval", load_semeval, data.semeval_max_records, data.semeval_weight),
-        ("ruw", load_ruw, data.ruw_max_records, data.ruw_weight),
-    )
-    for name, load, limit, weight in extras:  # optional third-party training sources, train split only
-        if not getattr(data, name):
-            continue
+    bundle.train = bundle.train + _ptc_lines(config, shared, bundle.notes)
+    if data.ruw:  # optional third-party training source, train split only
         try:
-            extra = load(shared, "train", limit)
+            extra = load_ruw(shared, "train", data.ruw_max_records)
         except SharedDataMissing as exc:
-            raise SharedDataMissing(f"data.{name} is on but {exc}") from exc
-        bundle.train = bundle.train + _weighted(extra, weight)
+            raise SharedDataMissing(f"data.ruw is on but {exc}") from exc
+        bundle.train = bundle.train + _weighted(extra, data.ruw_weight)
     if not bundle.train or not bundle.validation:
         raise ValueError(f"no train or validation records (corpus {corpus_dir}, news on: {data.news})")
     return bundle

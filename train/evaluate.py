@@ -31,7 +31,9 @@ from stancelens.train.news import NEWS_DIR, load_news
 from stancelens.train.records import Record, load_corpus, load_seed_set, load_semeval, read_jsonl, split_records
 
 EVAL_EXPERIMENT = "stancelens-eval"
-BENCHMARKS = ("news-test", "news-validation", "corpus-test", "corpus-validation", "seed", "semeval-dev")
+BENCHMARKS = (
+    "news-test", "news-validation", "corpus-test", "corpus-validation", "seed", "semeval-dev", "ptc-techniques",
+)  # fmt: skip
 # Fields of a record that define extra slices of the report, besides its source.
 SLICE_FIELDS = ("leaning", "register", "year")
 BOOTSTRAP_SAMPLES = 1000
@@ -235,6 +237,10 @@ def run_evaluation(data: str, model_ref: str, baseline: bool, out_dir: Path, run
     from stancelens.model.predictor import Predictor
     from stancelens.train.baseline import TfidfBaseline
 
+    if data == "ptc-techniques":  # span benchmark over whole articles, not labelled sentences
+        from stancelens.train.techniques_eval import run_technique_evaluation
+
+        return run_technique_evaluation(model_ref, baseline, out_dir, runtime, PROJECT_ROOT.parent / "shared")
     benchmark = load_benchmark(data)
     predictor = Predictor.from_ref(model_ref, runtime=runtime)
     training = predictor.meta.training

@@ -3,7 +3,7 @@
 Sources:
 - the written corpus (``data/corpus/*.jsonl``), with its own train/validation/test split;
 - the real-text seed set: stand-off labels in ``data/seeds`` over ``../shared/seeds``;
-- SemEval-2020 Task 11 (PTC): loaded-language labels only (stance missing);
+- SemEval-2020 Task 11 (PTC): technique spans, and loaded-language labels (stance missing);
 - RUW: stance only, mapped from its two targets (loaded missing).
 
 Third-party text is only ever read from ``../shared`` at run time, never stored.
@@ -23,6 +23,8 @@ from stancelens.model.text_checks import has_visible_text
 
 Record = dict[str, Any]
 RECORD_FIELDS = ("id", "text", "stance", "loaded", "loaded_spans", "source", "split")
+# Hashed only where present, so the data versions of records without technique labels stay as they were.
+OPTIONAL_RECORD_FIELDS = ("techniques",)
 
 
 class SharedDataMissing(FileNotFoundError):
@@ -50,9 +52,11 @@ def split_records(records: list[Record], split: str) -> list[Record]:
 
 def records_digest(records: list[Record]) -> str:
     """Order-independent content hash of records, logged as the data version."""
-    lines = sorted(
-        json.dumps({k: r.get(k) for k in RECORD_FIELDS}, sort_keys=True, ensure_ascii=False) for r in records
-    )
+
+    def content(r: Record) -> dict[str, Any]:
+        return {k: r.get(k) for k in RECORD_FIELDS} | {k: r[k] for k in OPTIONAL_RECORD_FIELDS if r.get(k) is not None}
+
+    lines = sorted(json.dumps(content(r), sort_keys=True, ensure_ascii=False) for r in records)
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]
 
 
@@ -102,48 +106,89 @@ def seed_documents(shared_dir: str | Path) -> dict[str, str]:
 # --- SemEval-2020 Task 11 (PTC) -----------------------------------------------------
 
 
-def load_semeval(shared_dir: str | Path, split: str = "train", max_records: int = 0) -> list[Record]:
-    """One record per non-empty article line, with its Loaded_Language spans (no stance).
+def ptc_root(shared_dir: str | Path) -> Path:
+    return Path(shared_dir) / "data" / "ptc" / "datasets"
 
-    Spans crossing a line edge are clipped to the line; each span is then snapped to the
-    line's text so offsets are relative to the record.
-    """
-    root = Path(shared_dir) / "data" / "ptc" / "datasets"
-    articles = root / f"{split}-articles"
-    labels_dir = root / f"{split}-labels-task-flc-tc"
+
+def ptc_articles(shared_dir: str | Path, split: str) -> dict[str, str]:
+    """PTC article id -> text (title, blank line, one sentence per line)."""
+    articles = ptc_root(shared_dir) / f"{split}-articles"
     if not articles.is_dir():
         raise SharedDataMissing(f"{articles} not found: SemEval-2020 Task 11 needs ../shared/data/ptc")
-    spans_by_article: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for label_file in labels_dir.glob("*.labels"):
+    return {
+        p.stem.removeprefix("article"): p.read_text(encoding="utf-8") for p in sorted(articles.glob("article*.txt"))
+    }
+
+
+def ptc_gold(shared_dir: str | Path, split: str) -> list[tuple[str, str, int, int]]:
+    """Gold technique spans ``(article_id, technique, start, end)`` in article offsets, file order."""
+    labels_dir = ptc_root(shared_dir) / f"{split}-labels-task-flc-tc"
+    if not labels_dir.is_dir():
+        raise SharedDataMissing(f"{labels_dir} not found: SemEval-2020 Task 11 needs ../shared/data/ptc")
+    gold = []
+    for label_file in sorted(labels_dir.glob("*.labels")):
         with open(label_file, encoding="utf-8") as handle:
-            for row in csv.reader(handle, delimiter="\t"):
-                if len(row) >= 4 and row[1] == "Loaded_Language":
-                    spans_by_article[row[0]].append((int(row[2]), int(row[3])))
+            gold += [
+                (row[0], row[1], int(row[2]), int(row[3]))
+                for row in csv.reader(handle, delimiter="\t")
+                if len(row) >= 4
+            ]
+    return gold
+
+
+def ptc_article_id(record: Record) -> str:
+    """The PTC article of a line record (``ptc/<split>/<article>#<line>``)."""
+    return record["id"].split("/")[2].split("#")[0]
+
+
+def held_out_article(article_id: str, every: int) -> bool:
+    """Every ``every``-th PTC train article (by id) calibrates the technique threshold and never trains."""
+    return every > 0 and int(article_id) % every == 0
+
+
+def ptc_lines(text: str) -> Iterator[tuple[int, int, int]]:
+    """``(line_index, start, end)`` of each line of a PTC article that has visible text."""
+    offset = 0
+    for index, line in enumerate(text.split("\n")):
+        start, end = offset, offset + len(line)
+        offset = end + 1
+        if has_visible_text(line):  # blank, or only zero-width / control characters
+            yield index, start, end
+
+
+def load_semeval(
+    shared_dir: str | Path, split: str = "train", max_records: int = 0, loaded_labels: bool = True
+) -> list[Record]:
+    """One record per non-empty article line, with its technique spans and Loaded_Language spans (no stance).
+
+    Spans crossing a line edge are clipped to the line, so offsets are relative to the record.
+    ``techniques`` holds ``[technique, start, end]`` for all 14 PTC techniques (the technique
+    head's labels); ``loaded_labels=False`` leaves the loaded-language heads unlabelled, so the
+    conflict-specific loaded head learns only from our own annotation.
+    """
+    spans_by_article: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+    for article_id, technique, start, end in ptc_gold(shared_dir, split):
+        spans_by_article[article_id].append((technique, start, end))
     records: list[Record] = []
-    for path in sorted(articles.glob("article*.txt")):
-        article_id = path.stem.removeprefix("article")
-        text = path.read_text(encoding="utf-8")
-        offset = 0
-        for index, line in enumerate(text.split("\n")):
-            start, end = offset, offset + len(line)
-            offset = end + 1
-            if not has_visible_text(line):  # blank, or only zero-width / control characters
-                continue
-            spans = sorted(
+    for article_id, text in ptc_articles(shared_dir, split).items():
+        for index, start, end in ptc_lines(text):
+            techniques = sorted(
                 {
-                    (max(s, start) - start, min(e, end) - start)
-                    for s, e in spans_by_article[article_id]
+                    (technique, max(s, start) - start, min(e, end) - start)
+                    for technique, s, e in spans_by_article[article_id]
                     if s < end and e > start
                 }
             )
-            spans = [list(span) for span in spans if span[1] > span[0]]
+            techniques = [list(t) for t in techniques if t[2] > t[1]]
+            loaded = [[s, e] for t, s, e in techniques if t == "Loaded_Language"]
             records.append(
                 {
                     "id": f"ptc/{split}/{article_id}#{index}",
-                    "text": line,
+                    "text": text[start:end],
                     "stance": None,
-                    "loaded": int(bool(spans)),
-                    "loaded_spans": spans,
+                    "loaded": int(bool(loaded)) if loaded_labels else None,
+                    "loaded_spans": sorted(loaded) if loaded_labels else None,
+                    "techniques": techniques,
                     "source": f"ptc/{split}",
                     "split": "train" if split == "train" else "ptc_dev",
                 }

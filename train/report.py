@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from stancelens.model.registry import PROJECT_ROOT, REGISTERED_NAME, tracking_uri
 from stancelens.train.evaluate import EVAL_EXPERIMENT
+from stancelens.train.techniques_eval import BENCHMARK, technique_table
 
 NOTES = PROJECT_ROOT / "docs" / "results_notes.md"
 BENCHMARK_ORDER = ("news-test", "news-validation", "seed", "corpus-test", "semeval-dev", "corpus-validation")
@@ -86,6 +87,7 @@ def build_report() -> str:
                 f"| {_fmt(m, 'loaded_f1')} | {_fmt(m, 'span_exact_f1')} | {_fmt(m, 'span_overlap_f1')} "
                 f"| {_fmt(m, 'stance_ece')} |"
             )
+    lines += _technique_tables(runs, champion_run)
     lines += _slice_table(
         _latest(runs, benchmark="news-test", model_kind="model", model_run_id=champion_run or ""),
         _latest(runs, benchmark="news-test", model_kind="baseline"),
@@ -122,6 +124,47 @@ def build_report() -> str:
                 else f"| {group} | - | - | - | - | - | - |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _technique_tables(runs: list, champion_run: str | None) -> list[str]:
+    """SI and TC on PTC dev for the champion (or, if it has no technique head, the newest model) and the baseline."""
+    model = _latest(runs, benchmark=BENCHMARK, model_kind="model", model_run_id=champion_run or "") or _latest(
+        runs, benchmark=BENCHMARK, model_kind="model"
+    )
+    if model is None:
+        return []
+    baseline = _latest(runs, benchmark=BENCHMARK, model_kind="baseline")
+    which = (
+        "the champion"
+        if model.data.tags.get("model_run_id") == champion_run
+        else (f"model run {model.data.tags.get('model_run_id', '')[:8]} (not the champion)")
+    )
+    lines = [
+        "",
+        "## Propaganda techniques on PTC dev (SemEval-2020 Task 11)",
+        "",
+        f"Official measures on the 75 PTC dev articles (never trained on), for {which}. SI: span identification, "
+        "partial-overlap F1; TC: technique classification given the gold spans, micro-F1. Baselines: a word "
+        "lexicon for SI (threshold picked on held-out PTC train articles) and TF-IDF + logistic regression over the "
+        "span text for TC. Bootstrap 95% intervals over articles (SI) and spans (TC).",
+        "",
+        "| system | SI precision | SI recall | SI F1 (95% CI) | TC micro-F1 (95% CI) | TC macro-F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, run in (("model", model), ("baseline", baseline)):
+        if run is None:
+            continue
+        m = run.data.metrics
+        lines.append(
+            f"| {kind} | {_fmt(m, 'si_precision')} | {_fmt(m, 'si_recall')} | {_fmt(m, 'si_f1', ci=True)} "
+            f"| {_fmt(m, 'tc_micro_f1', ci=True)} | {_fmt(m, 'tc_macro_f1')} |"
+        )
+    base_rows = {t: f1 for t, _, f1 in technique_table(baseline.data.metrics)} if baseline else {}
+    lines += ["", "| technique | gold spans (dev) | model TC F1 | baseline TC F1 |", "|---|---|---|---|"]
+    for technique, n, f1 in technique_table(model.data.metrics):
+        base = f"{base_rows[technique]:.3f}" if technique in base_rows else "-"
+        lines.append(f"| {technique} | {n} | {f1:.3f} | {base} |")
+    return lines
 
 
 def _slice_table(model_run: object | None, baseline_run: object | None) -> list[str]:

@@ -36,7 +36,8 @@ from stancelens.train.datasets_bundle import DataBundle, build_data
 from stancelens.train.distributed import DistContext
 from stancelens.train.metrics import numeric, score_predictions
 from stancelens.train.parity import parity_sets, record_parity
-from stancelens.train.records import Record
+from stancelens.train.records import Record, held_out_article
+from stancelens.train.techniques_eval import PtcSet, calibrate_threshold, evaluate_model
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
@@ -107,8 +108,10 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
         set_seed(config.train.seed)
         device, amp_dtype = pick_device(config.train.precision)
         device = context.device(device)
-        network, tokenizer = new_model(resolve_encoder_path(config.model.encoder), dropout=config.model.dropout)
-        meta = ModelMeta(max_length=config.model.max_length)
+        network, tokenizer = new_model(
+            resolve_encoder_path(config.model.encoder), config.model.dropout, len(data.technique_labels)
+        )
+        meta = ModelMeta(max_length=config.model.max_length, technique_labels=list(data.technique_labels))
         run_name = config.tracking.run_name or f"minilm-{time.strftime('%Y%m%d-%H%M%S')}"
         runs = mlflow.start_run(experiment_id=experiment_id, run_name=run_name) if context.is_main else nullcontext()
         with runs as run:
@@ -120,6 +123,9 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
             network.load_state_dict(outcome.best_state)
             network.to("cpu").eval()
             calibrate_on_validation(network, tokenizer, meta, data)
+            shared = Path(config.data.shared_dir)
+            shared = shared if shared.is_absolute() else PROJECT_ROOT / shared
+            calibrate_techniques(network, tokenizer, meta, shared, config.data.techniques_holdout_every)
             meta.training = _training_record(config, data, outcome, run.info.run_id, context)
             output_dir = Path(config.tracking.output_dir)
             model_dir = save_model_folder(
@@ -127,7 +133,8 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
                 / run.info.run_id,
             )  # fmt: skip
             val_metrics, test_metrics = evaluate_and_log(model_dir, data, outcome)
-            log_runtime_parity(model_dir, data, Path(config.data.shared_dir))
+            log_runtime_parity(model_dir, data, shared)
+            log_technique_metrics(model_dir, shared)
             registry = tracking.log_and_register_model(
                 model_dir, config.tracking.register, rescore=lambda ref: _validation_macro_f1(ref, data.validation)
             )
@@ -171,7 +178,7 @@ def fit(
     network.to(device)
     # the encoder's pooler is never used (mean pooling): DDP must not wait for its gradients
     model = DistributedDataParallel(network, find_unused_parameters=True) if context.active else network
-    train_set = encode_records(data.train, tokenizer, config.model.max_length)
+    train_set = encode_records(data.train, tokenizer, config.model.max_length, meta.technique_labels)
     batches_per_epoch = math.ceil(len(train_set) / config.train.batch_size)
     steps_per_epoch = batches_per_epoch // context.world
     total_steps = steps_per_epoch * config.train.epochs
@@ -180,7 +187,9 @@ def fit(
     optimizer = adamw(model.parameters(), config.train.learning_rate, config.train.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.train.warmup_ratio), total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    weights = LossWeights(config.train.stance_weight, config.train.loaded_weight, config.train.token_weight)
+    weights = LossWeights(
+        config.train.stance_weight, config.train.loaded_weight, config.train.token_weight, config.train.technique_weight
+    )
     class_weights = stance_class_weights(data.train, config.train.stance_class_weights, device)
     generator = torch.Generator().manual_seed(config.train.seed)
     pad_id = tokenizer.pad_token_id or 0
@@ -199,8 +208,8 @@ def fit(
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 outputs = model(batch["input_ids"], batch["attention_mask"])
             loss, _parts = multitask_loss(
-                outputs, batch["stance_labels"], batch["loaded_labels"], batch["token_labels"], weights,
-                batch["sample_weights"], class_weights,
+                outputs, batch["stance_labels"], batch["loaded_labels"], batch["token_labels"],
+                batch["technique_labels"], weights, batch["sample_weights"], class_weights,
             )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -282,6 +291,24 @@ def calibrate_on_validation(network: torch.nn.Module, tokenizer: Any, meta: Mode
     uncalibrated = in_memory.analyze_sentences([r["text"] for r in data.validation])
     meta.stance_temperature, meta.loaded_threshold = calibrate(uncalibrated, data.validation, meta.stance_labels)
     mlflow.log_metrics({"stance_temperature": meta.stance_temperature, "loaded_threshold": meta.loaded_threshold})
+
+
+def calibrate_techniques(network: torch.nn.Module, tokenizer: Any, meta: ModelMeta, shared: Path, every: int) -> None:
+    """Fit the technique decoding threshold on the held-out PTC train articles (never PTC dev)."""
+    if not meta.technique_labels:
+        return
+    held_out = PtcSet.load(shared, "train", keep=lambda article: held_out_article(article, every))
+    in_memory = Predictor(network, tokenizer, meta, runtime="torch")
+    meta.technique_threshold, f1 = calibrate_threshold(in_memory, held_out)
+    mlflow.log_metrics({"technique_threshold": meta.technique_threshold, "ptc_holdout_si_f1": f1})
+
+
+def log_technique_metrics(model_dir: Path, shared: Path) -> None:
+    """SI and TC of the saved model on PTC dev (never trained on), logged as ``ptc_dev_*``."""
+    predictor = Predictor.load(model_dir)
+    if not predictor.meta.technique_labels:
+        return
+    mlflow.log_metrics({f"ptc_dev_{k}": v for k, v in evaluate_model(predictor, PtcSet.load(shared, "dev")).items()})
 
 
 def _training_record(

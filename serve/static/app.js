@@ -32,6 +32,7 @@
     apiKey: $("api-key"),
     apiKeyBox: $("apikey-box"),
     modelInfo: $("model-info"),
+    techniqueFilter: $("technique-filter"),
   };
 
   const state = {
@@ -44,6 +45,9 @@
     seq: 0,
     timer: null,
     renders: 0, // how many times results were drawn (tests wait on data-render)
+    techniques: [], // [{name, definition}] of the 14 PTC techniques, from /v1/model
+    techniqueHead: false, // whether the model predicts them
+    highlight: "loaded", // what the sentences highlight: "loaded", "all" (techniques) or one technique name
   };
 
   // ---------------------------------------------------------------- helpers
@@ -145,6 +149,9 @@
       if (Array.isArray(card.stance_labels) && card.stance_labels.length) state.labels = card.stance_labels.slice();
       state.modelThreshold = typeof card.loaded_threshold === "number" ? card.loaded_threshold : 0.5;
       if (state.override === null) setSlider(state.modelThreshold);
+      state.techniques = Array.isArray(card.techniques) ? card.techniques.slice() : [];
+      state.techniqueHead = Boolean(card.technique_head);
+      renderTechniqueFilter();
       const parts = [
         `Model ${card.name || "stancelens"}${card.version ? " v" + card.version : ""}`,
         card.ref ? `ref ${shortRef(card.ref)}` : null,
@@ -295,7 +302,65 @@
     els.downloadCsv.disabled = true;
   }
 
+  // ---------------------------------------------------------------- techniques
+
+  // One hue per technique, in the model's order (14 PTC techniques); colour is never the only cue:
+  // every highlight names its technique on hover and in its data-technique attribute.
+  const TECHNIQUE_HUES = [0, 25, 45, 90, 140, 170, 195, 215, 235, 260, 285, 305, 325, 345];
+
+  function techniqueSlug(name) {
+    return String(name).toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
+  }
+
+  function techniqueHue(name) {
+    const i = state.techniques.findIndex((t) => t.name === name);
+    return TECHNIQUE_HUES[(i < 0 ? 0 : i) % TECHNIQUE_HUES.length];
+  }
+
+  function techniqueDefinition(name) {
+    const t = state.techniques.find((x) => x.name === name);
+    return t ? t.definition : "";
+  }
+
+  function renderTechniqueFilter() {
+    const select = els.techniqueFilter;
+    const options = [el("option", { value: "loaded", text: "Loaded language (conflict guideline)" })];
+    if (state.techniqueHead) {
+      options.push(el("option", { value: "all", text: "All propaganda techniques (PTC)" }));
+      for (const t of state.techniques) options.push(el("option", { value: t.name, text: t.name, title: t.definition }));
+    }
+    select.replaceChildren(...options);
+    const known = state.highlight === "all" || state.techniques.some((t) => t.name === state.highlight);
+    if (!state.techniqueHead || !known) state.highlight = "loaded";
+    select.value = state.highlight;
+    select.disabled = !state.techniqueHead;
+    select.title = state.techniqueHead ? "What the sentences highlight" : "This model has no technique head";
+  }
+
+  function shownTechniques(row) {
+    if (state.highlight === "loaded") return [];
+    return (row.techniques || []).filter((t) => state.highlight === "all" || t.technique === state.highlight);
+  }
+
   function renderLegend() {
+    if (state.highlight !== "loaded") {
+      const counts = new Map();
+      for (const result of state.response ? state.response.results : []) {
+        for (const row of result.sentences) for (const t of shownTechniques(row)) counts.set(t.technique, (counts.get(t.technique) || 0) + 1);
+      }
+      const names = state.highlight === "all" ? state.techniques.map((t) => t.name) : [state.highlight];
+      els.legend.replaceChildren(
+        ...names.map((name) =>
+          el(
+            "li",
+            { class: "legend-item technique-legend", "data-technique": name, title: techniqueDefinition(name) },
+            el("mark", { class: "technique sample", style: `--hue: ${techniqueHue(name)}` }, name.replace(/_/g, " ")),
+            el("span", { class: "chip-count", text: `×${counts.get(name) || 0}` }),
+          ),
+        ),
+      );
+      return;
+    }
     els.legend.replaceChildren(
       ...state.labels.map((label) =>
         el("li", { class: "legend-item", "data-stance": label }, el("span", { class: "swatch", "aria-hidden": "true" }), labelName(label)),
@@ -387,10 +452,24 @@
       phrases.append(el("span", { class: "muted", text: "none at this threshold" }));
     }
 
+    const found = Object.entries(s.technique_counts || {}).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    const techniques = el("div", { class: "phrases", "data-testid": "technique-counts" }, el("span", { class: "summary-label", text: "Techniques (PTC)" }));
+    if (found.length) {
+      const list = el("ul", { class: "chips" });
+      for (const [name, count] of found) {
+        list.append(
+          el("li", { class: "chip", "data-technique": name, title: techniqueDefinition(name) }, el("span", { text: name.replace(/_/g, " ") }), el("span", { class: "chip-count", text: `×${count}` })),
+        );
+      }
+      techniques.append(list);
+    } else {
+      techniques.append(el("span", { class: "muted", text: state.techniqueHead ? "none found" : "this model has no technique head" }));
+    }
+
     const meta = el("p", { class: "summary-meta" }, `${s.sentences} sentence${s.sentences === 1 ? "" : "s"}`);
     if (s.windowed_sentences) meta.append(` · ${s.windowed_sentences} long sentence(s) scored in several windows`);
 
-    box.append(el("div", { class: "summary-row" }, el("span", { class: "summary-label", text: "Stance shares" }), bar), counts, loaded, phrases, meta);
+    box.append(el("div", { class: "summary-row" }, el("span", { class: "summary-label", text: "Stance shares" }), bar), counts, loaded, phrases, techniques, meta);
     return box;
   }
 
@@ -406,6 +485,37 @@
     return lines.join("\n");
   }
 
+  function renderTechniqueSpans(node, chars, row) {
+    // Spans of different techniques may overlap: cut the text at every span edge and mark each
+    // piece with all the techniques that cover it (colour of the first, all named on hover).
+    const spans = shownTechniques(row)
+      .map((t) => ({ ...t, start: Math.max(0, t.start), end: Math.min(chars.length, t.end) }))
+      .filter((t) => t.end > t.start);
+    const edges = [...new Set([0, chars.length, ...spans.flatMap((t) => [t.start, t.end])])].sort((a, b) => a - b);
+    for (let i = 0; i + 1 < edges.length; i++) {
+      const [a, b] = [edges[i], edges[i + 1]];
+      const text = chars.slice(a, b).join("");
+      const covering = spans.filter((t) => t.start <= a && t.end >= b);
+      if (!covering.length) {
+        node.append(text);
+        continue;
+      }
+      const names = covering.map((t) => t.technique);
+      node.append(
+        el(
+          "mark",
+          {
+            class: "technique",
+            "data-technique": names.join("|"),
+            style: `--hue: ${techniqueHue(names[0])}`,
+            title: covering.map((t) => `${t.technique} · ${prob(t.prob)}: ${techniqueDefinition(t.technique)}`).join("\n"),
+          },
+          text,
+        ),
+      );
+    }
+  }
+
   function renderSentence(row) {
     const node = el("span", {
       class: "sentence",
@@ -416,6 +526,10 @@
       title: sentenceTitle(row),
     });
     const chars = Array.from(row.text);
+    if (state.highlight !== "loaded") {
+      renderTechniqueSpans(node, chars, row);
+      return node;
+    }
     const spans = (row.loaded_spans || [])
       .map((sp) => ({ start: Math.max(0, sp.start), end: Math.min(chars.length, sp.end), prob: sp.prob, text: sp.text }))
       .filter((sp) => sp.end > sp.start)
@@ -470,15 +584,20 @@
 
   function toCsv(response) {
     const labels = state.labels;
+    // The CLI's columns (model/schema.py: flat_sentence_columns): one count column per PTC technique.
+    const techniqueNames = state.techniques.map((t) => t.name);
     const header = ["doc_id", "sent_index", "start", "end", "text", "stance"]
       .concat(labels.map((l) => `prob_${l}`))
-      .concat(["loaded", "loaded_prob", "loaded_spans", "windows"]);
+      .concat(["loaded", "loaded_prob", "loaded_spans", "windows", "techniques"])
+      .concat(techniqueNames.map((t) => `n_${techniqueSlug(t)}`));
     const lines = [header.map(csvCell).join(",")];
     for (const result of response.results) {
       for (const row of result.sentences) {
         const cells = [row.doc_id, row.sent_index, row.start, row.end, row.text, row.stance]
           .concat(labels.map((l) => Number(row.stance_probs[l]).toFixed(6)))
-          .concat([row.loaded, Number(row.loaded_prob).toFixed(6), JSON.stringify(row.loaded_spans), row.windows]);
+          .concat([row.loaded, Number(row.loaded_prob).toFixed(6), JSON.stringify(row.loaded_spans), row.windows])
+          .concat([JSON.stringify(row.techniques || [])])
+          .concat(techniqueNames.map((t) => (row.techniques || []).filter((x) => x.technique === t).length));
         lines.push(cells.map(csvCell).join(","));
       }
     }
@@ -511,6 +630,10 @@
     }
   });
   els.file.addEventListener("change", analyzeFile);
+  els.techniqueFilter.addEventListener("change", () => {
+    state.highlight = els.techniqueFilter.value;
+    if (state.response) render(state.response, state.source);
+  });
 
   els.threshold.addEventListener("input", () => {
     state.override = Number(els.threshold.value);
