@@ -67,6 +67,11 @@ def save_model_folder(
     model: StanceLensModel, tokenizer: PreTrainedTokenizerBase, meta: ModelMeta, folder: Path
 ) -> Path:
     """Write the model folder; tensors are made contiguous because safetensors requires it."""
+    n_techniques = model.technique_head.out_features if model.technique_head is not None else 0
+    if n_techniques != len(meta.technique_labels):
+        raise ModelFolderError(
+            f"the network has {n_techniques} technique outputs but the metadata names {len(meta.technique_labels)}"
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}

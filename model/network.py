@@ -16,7 +16,6 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
 
-
 TECHNIQUE_PRIOR_LOGIT = -4.0  # sigmoid(-4) = 0.018
 
 

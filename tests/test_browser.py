@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from stancelens.model.labels import STANCE_LABELS
+from stancelens.model.techniques import TECHNIQUES, technique_count_columns
 from stancelens.serve.launcher import running_server
+from stancelens.serve.summary import SENTENCE_CSV_COLUMNS
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -296,12 +298,15 @@ def test_downloads_json_and_csv(session: Session) -> None:
     header = table[0]
     assert header[:6] == ["doc_id", "sent_index", "start", "end", "text", "stance"]
     assert [f"prob_{label}" for label in STANCE_LABELS] == header[6:9]
-    assert header[9:] == ["loaded", "loaded_prob", "loaded_spans", "windows"]
+    assert header == SENTENCE_CSV_COLUMNS  # the CLI's columns, one count per technique included
     for line, sentence in zip(table[1:], sentences, strict=True):
         record = dict(zip(header, line, strict=True))
         assert record["text"] == sentence["text"]
         assert record["stance"] == sentence["stance"]
         assert json.loads(record["loaded_spans"]) == sentence["loaded_spans"]
+        assert json.loads(record["techniques"]) == sentence["techniques"]
+        for technique, column in zip(TECHNIQUES, technique_count_columns(), strict=True):
+            assert int(record[column]) == sum(t["technique"] == technique for t in sentence["techniques"])
         assert abs(sum(float(record[f"prob_{label}"]) for label in STANCE_LABELS) - 1.0) < 1e-4
     assert session.external_requests() == []
 

@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from stancelens.model.techniques import TECHNIQUES, technique_count_columns
+from stancelens.serve.summary import SENTENCE_CSV_COLUMNS, SUMMARY_CSV_COLUMNS
 
 from tests.conftest import ROOT, STANCELENS, run_cli
 
 ROW_KEYS = {
     "doc_id", "sent_index", "start", "end", "text", "stance", "stance_probs",
-    "loaded", "loaded_prob", "loaded_spans", "windows",
+    "loaded", "loaded_prob", "loaded_spans", "windows", "techniques",
 }  # fmt: skip
 
 
@@ -32,6 +34,9 @@ def check_row(row: dict, source_text: str | None = None) -> None:
     assert row["loaded"] in (0, 1) and 0 <= row["loaded_prob"] <= 1
     assert bool(row["loaded_spans"]) == bool(row["loaded"])
     for span in row["loaded_spans"]:
+        assert row["text"][span["start"] : span["end"]] == span["text"]
+    for span in row["techniques"]:
+        assert span["technique"] in TECHNIQUES and 0 <= span["prob"] <= 1
         assert row["text"][span["start"] : span["end"]] == span["text"]
     if source_text is not None:
         assert source_text[row["start"] : row["end"]] == row["text"]
@@ -52,6 +57,8 @@ def test_scoring_example_documents_follows_the_contract(trained, tmp_path):
     for summary in summaries:
         assert summary["sentences"] == sum(r["doc_id"] == summary["doc_id"] for r in rows)
         assert abs(sum(summary["stance_shares"].values()) - 1) < 1e-6
+        doc_spans = [t["technique"] for r in rows if r["doc_id"] == summary["doc_id"] for t in r["techniques"]]
+        assert summary["technique_counts"] == {t: doc_spans.count(t) for t in TECHNIQUES}
     table = proc.stdout.decode()
     assert "kabul_wire_report.txt" in table and "top loaded phrases" in table
 
@@ -124,9 +131,18 @@ def test_csv_input_and_output_and_stdin(trained, tmp_path):
     with open(out, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["doc_id"] for r in rows] == ["a", "a", "b"]
-    assert {"prob_pro_nrf", "loaded_spans"} <= set(rows[0])
+    assert list(rows[0]) == SENTENCE_CSV_COLUMNS
+    jsonl = tmp_path / "scored.jsonl"
+    assert run_cli("score", str(src), "--out", str(jsonl), "--id-field", "key", "--text-field", "body",
+                   "--model", str(trained["model_dir"])).returncode == 0  # fmt: skip
+    for row, full in zip(rows, read_jsonl(jsonl), strict=True):  # one count column per technique
+        assert json.loads(row["techniques"]) == full["techniques"]
+        for technique, column in zip(TECHNIQUES, technique_count_columns(), strict=True):
+            assert int(row[column]) == sum(t["technique"] == technique for t in full["techniques"])
     with open(f"{out}.summary.csv", newline="", encoding="utf-8") as handle:
-        assert [r["doc_id"] for r in csv.DictReader(handle)] == ["a", "b"]
+        summaries = list(csv.DictReader(handle))
+        assert [r["doc_id"] for r in summaries] == ["a", "b"]
+        assert list(summaries[0]) == SUMMARY_CSV_COLUMNS
 
     stdin_out = tmp_path / "stdin.jsonl"
     proc = run_cli(

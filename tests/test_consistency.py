@@ -11,6 +11,7 @@ import httpx
 import mlflow
 import pandas as pd
 import pytest
+from stancelens.model.techniques import TECHNIQUES, technique_count_columns
 from stancelens.serve.launcher import free_port, running_server
 
 from tests.conftest import ROOT, run_cli, wait_until_up
@@ -39,6 +40,11 @@ def assert_same(rows: list[dict], reference: list[dict], where: str) -> None:
         assert [(s["start"], s["end"]) for s in row["loaded_spans"]] == [
             (s["start"], s["end"]) for s in ref["loaded_spans"]
         ], where
+        assert [(t["technique"], t["start"], t["end"], t["text"]) for t in row["techniques"]] == [
+            (t["technique"], t["start"], t["end"], t["text"]) for t in ref["techniques"]
+        ], where
+        for got, want in zip(row["techniques"], ref["techniques"], strict=True):
+            assert abs(got["prob"] - want["prob"]) <= TOLERANCE, where
 
 
 def from_frame(frame: pd.DataFrame) -> list[dict]:
@@ -49,6 +55,7 @@ def from_frame(frame: pd.DataFrame) -> list[dict]:
             "loaded": int(r["loaded"]),
             "loaded_prob": r["loaded_prob"],
             "loaded_spans": json.loads(r["loaded_spans"]),
+            "techniques": json.loads(r["techniques"]),
         }
         for _, r in frame.iterrows()
     ]
@@ -56,7 +63,10 @@ def from_frame(frame: pd.DataFrame) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def reference(predictor):
-    return predictor.analyze_sentences(SENTENCES)
+    rows = predictor.analyze_sentences(SENTENCES)
+    # the comparisons below must cover technique spans, not only empty lists
+    assert not predictor.meta.technique_labels or sum(len(r["techniques"]) for r in rows) >= 2
+    return rows
 
 
 def test_cli_matches_predictor(trained, reference, tmp_path):
@@ -82,6 +92,9 @@ def test_pyfunc_matches_predictor(trained, reference, monkeypatch):
     model = mlflow.pyfunc.load_model("models:/stancelens@champion")
     frame = model.predict(pd.DataFrame({"text": SENTENCES}), params={"sentences": True})
     assert_same(from_frame(frame), reference, "pyfunc")
+    for (_, row), ref in zip(frame.iterrows(), reference, strict=True):  # one count column per technique
+        for technique, column in zip(TECHNIQUES, technique_count_columns(), strict=True):
+            assert row[column] == sum(t["technique"] == technique for t in ref["techniques"])
     documents = model.predict(pd.DataFrame({"text": [" ".join(SENTENCES[:3])]}))
     assert list(documents["sent_index"]) == [0, 1, 2]
 

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import pytest
+from stancelens.model.techniques import TECHNIQUE_DEFINITIONS, TECHNIQUES
 from stancelens.serve.launcher import running_server
 
 LONG_SENTENCE = " ".join(["fighters"] * 2500 + ["valley"] * 2500) + "."
@@ -29,6 +30,9 @@ def test_health_ready_and_model_card(server, trained):
     assert card["mlflow_run_id"] == trained["run_id"]
     assert 0 < card["loaded_threshold"] < 1
     assert card["limits"]["max_doc_chars"] == 100_000
+    assert [t["name"] for t in card["techniques"]] == list(TECHNIQUES) and card["technique_head"] is True
+    assert all(t["definition"] == TECHNIQUE_DEFINITIONS[t["name"]] for t in card["techniques"])
+    assert 0 < card["technique_threshold"] < 1
     assert "/v1/analyze" in httpx.get(f"{server}/openapi.json").json()["paths"]
 
 
@@ -210,4 +214,23 @@ def test_openapi_documents_the_analyze_response(server):
     ok = spec["paths"]["/v1/analyze"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok["$ref"].endswith("/AnalyzeResponse")
     row = spec["components"]["schemas"]["SentenceRow"]["properties"]
-    assert {"doc_id", "start", "end", "text", "stance", "stance_probs", "loaded_spans", "windows"} <= set(row)
+    assert {"doc_id", "start", "end", "text", "stance", "stance_probs", "loaded_spans", "windows", "techniques"} <= set(
+        row
+    )
+    technique = spec["components"]["schemas"]["TechniqueSpan"]["properties"]
+    assert set(technique) == {"technique", "start", "end", "text", "prob"}
+
+
+def test_rows_carry_technique_spans_and_the_summary_counts_them(server):
+    text = (
+        "These foreign-backed traitors and puppets will burn every home in the valley, the commander warned. "
+        "Everyone knows the so-called government is a gang of criminals. Prices rose."
+    )
+    result = analyze(server, [{"id": "t", "text": text}]).json()["results"][0]
+    spans = [t for row in result["sentences"] for t in row["techniques"]]
+    for row in result["sentences"]:
+        for t in row["techniques"]:
+            assert t["technique"] in TECHNIQUES and row["text"][t["start"] : t["end"]] == t["text"]
+    assert result["summary"]["technique_counts"] == {
+        name: sum(t["technique"] == name for t in spans) for name in TECHNIQUES
+    }

@@ -49,6 +49,9 @@ def test_spark_rows_equal_the_local_cli_and_bad_records_are_reported(trained, tm
         assert [(s["start"], s["end"], s["text"]) for s in got["loaded_spans"]] == [
             (s["start"], s["end"], s["text"]) for s in want["loaded_spans"]
         ]
+        assert [(t["technique"], t["start"], t["end"], t["text"]) for t in got["techniques"]] == [
+            (t["technique"], t["start"], t["end"], t["text"]) for t in want["techniques"]
+        ]
 
     again = run_cli(*args, "--parts", "3", env=env, timeout=900)
     assert b"0 parts scored, 3 already done" in again.stdout

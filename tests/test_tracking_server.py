@@ -41,6 +41,7 @@ def test_train_register_evaluate_and_serve_through_the_server(tracking_server, s
         "train",
         "--set", f"data.corpus={small_corpus}", "--set", "data.news=false",
         "--set", "train.max_steps=4", "--set", "train.epochs=1", "--set", "train.batch_size=8",
+        "--set", "data.techniques=false",
         "--set", f"tracking.output_dir={tmp_path / 'models'}", "--set", "tracking.experiment=team",
         env=env,
     )  # fmt: skip

@@ -46,6 +46,24 @@ def test_transformer_run_records_config_code_data_and_metrics(trained, client):
     assert {"config.json", "data.json", "confusion_validation.png", "champion_comparison.json"} <= artifacts
 
 
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "ptc").is_dir(), reason="../shared/data/ptc absent")
+def test_technique_head_is_calibrated_on_held_out_ptc_articles_and_scored_on_ptc_dev(trained, client):
+    from stancelens.model.techniques import TECHNIQUES
+
+    meta = read_meta(trained["model_dir"])
+    assert meta.technique_labels == list(TECHNIQUES) and 0 < meta.technique_threshold < 1
+    run = client.get_run(trained["run_id"])
+    metrics = run.data.metrics
+    assert metrics["technique_threshold"] == pytest.approx(meta.technique_threshold)
+    assert 0 <= metrics["ptc_holdout_si_f1"] <= 1
+    for name in ("ptc_dev_si_f1", "ptc_dev_si_f1_ci_low", "ptc_dev_tc_micro_f1", "ptc_dev_tc_f1_loaded_language"):
+        assert 0 <= metrics[name] <= 1, name
+    assert metrics["ptc_dev_tc_spans"] == 1063  # every gold span of PTC dev is classified
+    data = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/data.json")
+    assert data["train_sources"].get("ptc", 0) > 4000
+    assert "technique head: " in data["notes"]
+
+
 def test_baseline_run_sits_beside_the_transformer_run(trained, client):
     run = client.get_run(trained["run_id"])
     runs = client.search_runs([run.info.experiment_id], "tags.model_kind = 'baseline'")
@@ -143,6 +161,7 @@ def _small_training(tmp_path, small_corpus, **overrides):
         "tracking.experiment": "tests-small",
         "tracking.register": "false",
         "tracking.baseline": "false",
+        "data.techniques": "false",  # the technique head is trained (and scored on PTC dev) by the session fixture
         **overrides,
     }
     return train(load_config(None, [f"{k}={v}" for k, v in settings.items()]), progress=False)
@@ -156,8 +175,12 @@ def test_train_loss_is_logged_without_a_progress_bar(trained, small_corpus, tmp_
 
 def test_without_shared_data_training_says_it_used_the_written_corpus(trained, small_corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["env"]["MLFLOW_TRACKING_URI"])
-    result = _small_training(tmp_path, small_corpus, **{"data.shared_dir": str(tmp_path / "no-shared")})
+    result = _small_training(
+        tmp_path, small_corpus, **{"data.shared_dir": str(tmp_path / "no-shared"), "data.techniques": "true"}
+    )
     assert any("real news not used" in note for note in result.notes)
+    assert any(note.startswith("no technique head") for note in result.notes)
+    assert read_meta(result.model_dir).technique_labels == []
 
 
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "news").is_dir(), reason="../shared/data/news absent")
@@ -179,7 +202,7 @@ def test_two_process_data_parallel_training_is_one_run(trained, small_corpus, tm
         "--set", f"data.corpus={small_corpus}", "--set", "data.news=false",
         "--set", "train.max_steps=4", "--set", "train.epochs=1", "--set", "train.batch_size=8",
         "--set", f"tracking.output_dir={tmp_path / 'models'}", "--set", f"tracking.experiment={experiment}",
-        "--set", "tracking.baseline=false",
+        "--set", "tracking.baseline=false", "--set", "data.techniques=false",
         env=trained["env"],
     )  # fmt: skip
     output = (proc.stdout + proc.stderr).decode()

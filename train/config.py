@@ -38,6 +38,10 @@ class DataConfig:
     techniques: bool = option(True, "train the technique head on PTC train lines (techniques only; absent: no head)")
     techniques_negative_share: float = option(0.15, "share of PTC lines without any technique that train")
     techniques_holdout_every: int = option(10, "every n-th PTC train article calibrates the technique threshold")
+    techniques_lines_per_epoch: int = option(
+        3000,
+        "PTC lines drawn afresh for each epoch, so real news keeps its epochs in the budget (0 = all, every epoch)",
+    )
     semeval: bool = option(False, "add all SemEval-2020 Task 11 train lines with their loaded labels too")
     semeval_max_records: int = option(0, "cap on SemEval lines (0 = all)")
     semeval_weight: float = option(1.0, "loss weight of a SemEval line")

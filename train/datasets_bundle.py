@@ -38,17 +38,21 @@ class DataBundle:
     notes: list[str] = field(default_factory=list)
     # other labelled sets reported at the end of training (never used to choose anything)
     reports: dict[str, list[Record]] = field(default_factory=dict)
+    # PTC lines for the technique head, drawn afresh each epoch (``data.techniques_lines_per_epoch``)
+    technique_pool: list[Record] = field(default_factory=list)
 
     @property
     def technique_labels(self) -> tuple[str, ...]:
         """The technique head's labels: all PTC techniques when some training record carries them, else none."""
-        return TECHNIQUES if any(r.get("techniques") is not None for r in self.train) else ()
+        return TECHNIQUES if any(r.get("techniques") is not None for r in self.train + self.technique_pool) else ()
 
     def info(self) -> dict[str, Any]:
         """Counts and content hashes of every split: the data version of a run."""
         out: dict[str, Any] = {"notes": "; ".join(self.notes)}
-        for name in ("train", "validation", "test"):
+        for name in ("train", "validation", "test", "technique_pool"):
             records = getattr(self, name)
+            if name == "technique_pool" and not records:
+                continue
             out[f"{name}_n"] = len(records)
             out[f"{name}_sha"] = records_digest(records)
             out[f"{name}_sources"] = dict(Counter(r["source"].split("/")[0] for r in records))
@@ -95,7 +99,8 @@ def _ptc_lines(config: Config, shared: Path, notes: list[str]) -> list[Record]:
     if not data.semeval:
         rng = random.Random(config.train.seed)
         lines = [r for r in lines if r["techniques"] or rng.random() < data.techniques_negative_share]
-    notes.append(f"technique head: {len(lines)} PTC train lines")
+    per_epoch = min(data.techniques_lines_per_epoch, len(lines)) if not data.semeval else 0
+    notes.append(f"technique head: {len(lines)} PTC train lines" + (f", {per_epoch} an epoch" if per_epoch else ""))
     return _weighted(lines, data.semeval_weight)
 
 
@@ -134,7 +139,11 @@ def build_data(config: Config, project_root: Path) -> DataBundle:
     if not news and not data.corpus_train:
         bundle.train = _weighted(written_train, data.corpus_weight)  # nothing else to train on
         bundle.notes.append("data.corpus_train=false but real news is absent: trained on the written corpus")
-    bundle.train = bundle.train + _ptc_lines(config, shared, bundle.notes)
+    ptc = _ptc_lines(config, shared, bundle.notes)
+    if data.techniques and not data.semeval and data.techniques_lines_per_epoch:
+        bundle.technique_pool = ptc
+    else:
+        bundle.train = bundle.train + ptc
     if data.ruw:  # optional third-party training source, train split only
         try:
             extra = load_ruw(shared, "train", data.ruw_max_records)

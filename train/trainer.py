@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import tempfile
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any
 
 import mlflow
 import torch
+from datasets import Dataset, concatenate_datasets
 from stancelens.model.encoder import resolve_encoder_path
 from stancelens.model.hardware import cpu_bf16_kind
 from stancelens.model.io import ModelMeta, new_model, save_model_folder
@@ -179,7 +181,9 @@ def fit(
     # the encoder's pooler is never used (mean pooling): DDP must not wait for its gradients
     model = DistributedDataParallel(network, find_unused_parameters=True) if context.active else network
     train_set = encode_records(data.train, tokenizer, config.model.max_length, meta.technique_labels)
-    batches_per_epoch = math.ceil(len(train_set) / config.train.batch_size)
+    pool_set = encode_records(data.technique_pool, tokenizer, config.model.max_length, meta.technique_labels)
+    per_epoch = min(config.data.techniques_lines_per_epoch, len(pool_set))
+    batches_per_epoch = math.ceil((len(train_set) + per_epoch) / config.train.batch_size)
     steps_per_epoch = batches_per_epoch // context.world
     total_steps = steps_per_epoch * config.train.epochs
     if config.train.max_steps:
@@ -199,7 +203,8 @@ def fit(
     for epoch in range(1, config.train.epochs + 1):
         model.train()
         seen, epoch_start, loss_sum, batches = 0, time.monotonic(), 0.0, 0
-        own = islice(training_batches(train_set, config.train.batch_size, pad_id, generator), context.rank,
+        epoch_set = with_pool_draw(train_set, pool_set, per_epoch, config.train.seed + epoch)
+        own = islice(training_batches(epoch_set, config.train.batch_size, pad_id, generator), context.rank,
                      steps_per_epoch * context.world, context.world)  # fmt: skip
         bar = tqdm(own, total=steps_per_epoch, desc=f"epoch {epoch}/{config.train.epochs}", unit="batch",
                    disable=not progress or not context.is_main)  # fmt: skip
@@ -257,6 +262,17 @@ def fit(
             stop_reason = "early_stopping"
             break
     return FitOutcome(best_state or {}, best_epoch, stop_reason, step, time.monotonic() - started, history)
+
+
+def with_pool_draw(train_set: Dataset, pool_set: Dataset, k: int, seed: int) -> Dataset:
+    """This epoch's records: all of ``train_set`` plus a seeded draw of ``k`` pool records.
+
+    Every rank draws the same ``seed``, so data-parallel ranks agree on the epoch's records.
+    """
+    if not k:
+        return train_set
+    draw = sorted(random.Random(seed).sample(range(len(pool_set)), k))
+    return concatenate_datasets([train_set, pool_set.select(draw)])
 
 
 def adamw(params: Any, lr: float, weight_decay: float) -> torch.optim.AdamW:
