@@ -100,6 +100,30 @@ def test_a_weaker_candidate_does_not_replace_the_champion(trained, client):
     assert client.get_model_version_by_alias("stancelens", "champion").version == champion.version
 
 
+def test_a_candidate_adding_the_technique_head_is_promoted_when_non_inferior(trained, client):
+    """Within half its validation interval of a champion without the head: promoted; beyond it: not."""
+    from stancelens.train.tracking import SELECTION_CI, TECHNIQUE_HEAD_TAG, promote_if_better
+
+    champion = client.get_model_version_by_alias("stancelens", "champion")
+    champion_run = client.get_run(champion.run_id)
+    old = champion_run.data.metrics["selected_val_stance_macro_f1"]
+    experiment = champion_run.info.experiment_id
+    client.set_tag(champion.run_id, TECHNIQUE_HEAD_TAG, "false")  # as the champion before the head existed
+    try:
+        outcomes = []
+        for name, drop in (("beyond-margin", 0.06), ("within-margin", 0.01)):
+            with mlflow.start_run(experiment_id=experiment, run_name=name):
+                mlflow.set_tag(TECHNIQUE_HEAD_TAG, "true")
+                mlflow.log_metrics({"selected_val_stance_macro_f1": old - drop, SELECTION_CI[0]: old - drop - 0.02,
+                                    SELECTION_CI[1]: old - drop + 0.02})  # fmt: skip
+                outcomes.append(promote_if_better(client, champion.version))  # same version: the alias stays put
+    finally:
+        client.set_tag(champion.run_id, TECHNIQUE_HEAD_TAG, "true")
+    beyond, within = outcomes
+    assert beyond["promoted"] is False and beyond["adds_technique_head"] is True
+    assert within["promoted"] is True and within["non_inferiority_margin"] == pytest.approx(0.02)
+
+
 def test_champion_is_rescored_when_the_validation_data_changed(trained, client, small_corpus, monkeypatch):
     """A candidate trained on another corpus version is compared with the champion on its own validation split."""
     from stancelens.train.records import load_corpus, split_records

@@ -26,6 +26,10 @@ from stancelens.model.registry import PROJECT_ROOT, PYFUNC_ARTIFACT, REGISTERED_
 # Not ``val_stance_macro_f1``: that one is also logged per epoch, and MLflow's "latest" value
 # is the last epoch's, which after early stopping is not the model that was saved.
 SELECTION_METRIC = "selected_val_stance_macro_f1"
+# Its bootstrap 95% interval: half its width is the non-inferiority margin of a candidate that adds an output.
+SELECTION_CI = ("selected_val_stance_macro_f1_ci_low", "selected_val_stance_macro_f1_ci_high")
+# Set to "true" on a run whose model has the propaganda-technique head.
+TECHNIQUE_HEAD_TAG = "model.technique_head"
 
 
 def use_experiment(name: str) -> str:
@@ -134,7 +138,10 @@ def promote_if_better(
 ) -> dict[str, Any]:
     """Make ``version`` the champion only if it beats the current one on validation macro-F1.
 
-    Scores are only comparable on the same validation records. When the corpus has
+    One exception: a candidate with an output the champion lacks (the technique head) is
+    promoted when it is not worse than the champion by more than half its own 95% interval
+    (non-inferiority), since otherwise no model with the new output could ever be served
+    while its stance score only ties. Scores are only comparable on the same validation records. When the corpus has
     changed since the champion was trained, ``rescore`` (given a ``models:/`` URI) scores
     the champion on this run's validation split, so a new corpus version is judged
     against the old model fairly instead of against a number from other data.
@@ -160,7 +167,12 @@ def promote_if_better(
             else:
                 old_score = float("-inf") if old_score is None else old_score
                 basis = "champion's score is from other validation data (not re-scored)"
-    promoted = old_score is None or new_score > old_score
+    adds_output = run.data.tags.get(TECHNIQUE_HEAD_TAG) == "true" and (
+        champion is None or champion_run.data.tags.get(TECHNIQUE_HEAD_TAG) != "true"
+    )
+    low, high = (run.data.metrics.get(name) for name in SELECTION_CI)
+    margin = (high - low) / 2 if adds_output and low is not None and high is not None else 0.0
+    promoted = old_score is None or new_score > old_score or (adds_output and new_score >= old_score - margin)
     if promoted:
         client.set_registered_model_alias(REGISTERED_NAME, "champion", version)
     comparison = {
@@ -170,6 +182,8 @@ def promote_if_better(
         "champion_version": old_version,
         "champion_score": old_score,
         "basis": basis,
+        "non_inferiority_margin": margin,
+        "adds_technique_head": adds_output,
         "promoted": promoted,
     }
     mlflow.log_dict(comparison, "champion_comparison.json")

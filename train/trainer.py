@@ -36,6 +36,7 @@ from stancelens.train.calibration import calibrate
 from stancelens.train.config import Config
 from stancelens.train.datasets_bundle import DataBundle, build_data
 from stancelens.train.distributed import DistContext
+from stancelens.train.evaluate import bootstrap_macro_f1
 from stancelens.train.metrics import numeric, score_predictions
 from stancelens.train.parity import parity_sets, record_parity
 from stancelens.train.records import Record, held_out_article
@@ -156,6 +157,7 @@ def _log_run_start(config: Config, data: DataBundle, device: torch.device, amp_d
             "autocast": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
             "processes": str(context.world),
             "experiment_group": config.tracking.experiment_group,
+            tracking.TECHNIQUE_HEAD_TAG: str(bool(data.technique_labels)).lower(),
         }
     )
     tracking.log_run_inputs(config.flat(), data.info())
@@ -347,8 +349,12 @@ def _training_record(
 def evaluate_and_log(model_dir: Path, data: DataBundle, outcome: FitOutcome) -> tuple[dict, dict]:
     """Score the saved model as users load it; log validation, test, reports, plots and history."""
     predictor = Predictor.load(model_dir)
-    val_metrics, _ = evaluate_split(predictor, data.validation)
+    val_metrics, val_rows = evaluate_split(predictor, data.validation)
     test_metrics, _ = evaluate_split(predictor, data.test)
+    stance_pairs = [
+        (r["stance"], p["stance"]) for r, p in zip(data.validation, val_rows, strict=True) if r.get("stance")
+    ]
+    selection_ci = bootstrap_macro_f1(*zip(*stance_pairs, strict=True)) if stance_pairs else (0.0, 0.0)
     for name, records in data.reports.items():  # other labelled sets, reported only
         report_metrics, _ = evaluate_split(predictor, records)
         mlflow.log_metrics(numeric(report_metrics, f"{name}_"))
@@ -358,6 +364,7 @@ def evaluate_and_log(model_dir: Path, data: DataBundle, outcome: FitOutcome) -> 
             **numeric(val_metrics, "val_"),
             **numeric(test_metrics, "test_"),
             tracking.SELECTION_METRIC: val_metrics.get("stance_macro_f1", 0.0),
+            **dict(zip(tracking.SELECTION_CI, selection_ci, strict=True)),
             "best_epoch": outcome.best_epoch,
             "train_seconds": outcome.seconds,
             "train_steps": outcome.steps,
