@@ -1,6 +1,6 @@
 """Ways to run the network's forward pass; the Predictor is the same over all of them.
 
-A backend takes a padded batch of token ids and returns the four heads' logits as
+A backend takes a padded batch of token ids and returns the four heads' logits and the hidden states as
 numpy arrays, so the post-processing (calibration, windows, spans) is shared and the
 runtimes can be compared on equal terms.
 """
@@ -21,6 +21,7 @@ class Logits:
     loaded: np.ndarray  # (batch,)
     token: np.ndarray  # (batch, seq_len)
     technique: np.ndarray  # (batch, seq_len, n_techniques)
+    hidden: np.ndarray  # (batch, seq_len, hidden_size)
 
 
 class Backend(Protocol):
@@ -57,4 +58,5 @@ class TorchBackend:
             loaded=out.loaded_logits.float().numpy(),
             token=out.token_logits.float().numpy(),
             technique=out.technique_logits.float().numpy(),
+            hidden=out.hidden.float().numpy(),
         )

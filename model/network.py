@@ -27,6 +27,7 @@ class HeadOutputs:
     loaded_logits: torch.Tensor  # (batch,)
     token_logits: torch.Tensor  # (batch, seq_len)
     technique_logits: torch.Tensor  # (batch, seq_len, n_techniques); n_techniques may be 0
+    hidden: torch.Tensor  # (batch, seq_len, hidden_size): the encoder's last layer, which the span classifier reads
 
 
 @dataclass
@@ -85,6 +86,7 @@ class StanceLensModel(nn.Module):
             loaded_logits=self.loaded_head(pooled).squeeze(-1),
             token_logits=self.token_head(tokens).squeeze(-1),
             technique_logits=self.technique_logits(tokens),
+            hidden=hidden,
         )
 
     def technique_logits(self, hidden: torch.Tensor) -> torch.Tensor:

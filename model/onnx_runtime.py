@@ -34,14 +34,14 @@ log = logging.getLogger(__name__)
 OPSET = 17
 ONNX_DIR = "onnx"
 INPUT_NAMES = ("input_ids", "attention_mask")
-OUTPUT_NAMES = ("stance_logits", "loaded_logits", "token_logits", "technique_logits")
+OUTPUT_NAMES = ("stance_logits", "loaded_logits", "token_logits", "technique_logits", "hidden")
 # An exported fp32 graph that differs from PyTorch by more than this (in logits) is refused
 # rather than cached: it would silently change every prediction the server makes.
 EXPORT_TOLERANCE = 1e-3
 
 # File name of each artefact after the weights digest. Bump a tag whenever the export or the
 # quantization recipe changes, so that files built by an older recipe are never reused.
-ARTEFACT_TAGS = {"fp32": "fp32-v2", "int8": "int8-v3"}  # v2/v3: the technique output
+ARTEFACT_TAGS = {"fp32": "fp32-v3", "int8": "int8-v4"}  # v3/v4: technique logits and hidden states
 # Feed-forward matmuls (not the attention output projection) of an encoder layer, as named
 # by the TorchScript exporter: ``/encoder/encoder/layer.3/intermediate/dense/MatMul``.
 _FFN_MATMUL = re.compile(r"/layer\.(\d+)/(?:intermediate|output)/dense/MatMul$")
@@ -55,7 +55,7 @@ class OnnxExportError(RuntimeError):
 
 
 class _ExportWrapper(nn.Module):
-    """The network as a function of two tensors to a tuple of four tensors.
+    """The network as a function of two tensors to a tuple of five tensors.
 
     ONNX graphs take positional tensors and return tensors, not dataclasses; token type
     ids are always zero for our single-segment input, so making them inside the graph
@@ -68,7 +68,7 @@ class _ExportWrapper(nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         net = self.network
         hidden = net.encoder(
             input_ids=input_ids,
@@ -82,6 +82,7 @@ class _ExportWrapper(nn.Module):
             net.loaded_head(pooled).squeeze(-1),
             net.token_head(hidden).squeeze(-1),
             net.technique_logits(hidden),
+            hidden,
         )
 
 
@@ -176,6 +177,7 @@ def export_fp32(network: StanceLensModel, target: Path) -> None:
                     "loaded_logits": {0: "batch"},
                     "token_logits": {0: "batch", 1: "sequence"},
                     "technique_logits": {0: "batch", 1: "sequence"},
+                    "hidden": {0: "batch", 1: "sequence"},
                 },
                 do_constant_folding=True,
             )
@@ -322,5 +324,5 @@ class OnnxBackend:
             "input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
             "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
         }
-        stance, loaded, token, technique = self.session.run(list(OUTPUT_NAMES), feeds)
-        return Logits(stance=stance, loaded=loaded, token=token, technique=technique)
+        stance, loaded, token, technique, hidden = self.session.run(list(OUTPUT_NAMES), feeds)
+        return Logits(stance=stance, loaded=loaded, token=token, technique=technique, hidden=hidden)

@@ -20,7 +20,8 @@ from stancelens.model.io import ModelMeta, load_model_folder
 from stancelens.model.runtimes import DEFAULT_RUNTIME, resolve_runtime
 from stancelens.model.spans import CharSpan, best_token_span, decode_spans, merge_spans
 from stancelens.model.splitter import split_sentences
-from stancelens.model.techniques import decode_technique_spans
+from stancelens.model.technique_classifier import TechniqueClassifier
+from stancelens.model.techniques import TokenStates, decode_technique_spans
 from stancelens.model.text_checks import has_visible_text, text_problem
 
 # Padding a batch may add, as a share of its real tokens, before it is split (see length_buckets).
@@ -64,6 +65,7 @@ class Predictor:
         self.runtime_reason = choice.reason
         self.batch_size = batch_size
         self.backend: Backend = _make_backend(runtime, network, folder, threads)
+        self.technique_classifier = TechniqueClassifier.load(folder)
         # Fast tokenizers refuse concurrent calls that set truncation ("Already borrowed"):
         # server worker threads share one Predictor, so tokenisation takes turns.
         self._tokenizer_lock = threading.Lock()
@@ -119,7 +121,7 @@ class Predictor:
             if problem is not None:
                 raise EmptyTextError(f"sentence {i}: {problem}")
         windows = self._windows(sentences)
-        stance_logits, loaded_logits, token_probs, technique_probs = self._run(windows)
+        stance_logits, loaded_logits, token_probs, technique_probs, hidden = self._run(windows)
         probs = _softmax(stance_logits / self.meta.stance_temperature)
         loaded_probs = _sigmoid(loaded_logits)
 
@@ -151,8 +153,13 @@ class Predictor:
                 text,
                 self.meta.technique_labels,
                 [windows[w].offsets for w in w_indices],
-                [technique_probs[w] for w in w_indices],
+                _states(
+                    [windows[w] for w in w_indices],
+                    [technique_probs[w] for w in w_indices],
+                    [hidden[w] for w in w_indices],
+                ),
                 self.meta.technique_threshold,
+                self.technique_classifier,
             )
             results.append(
                 {
@@ -171,19 +178,21 @@ class Predictor:
             )
         return results
 
-    def technique_token_probs(self, sentences: Sequence[str]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
-        """Per sentence: every token's character offsets and technique probabilities (all windows).
+    def token_states(self, sentences: Sequence[str]) -> list[TokenStates]:
+        """Per sentence: every token's offsets, technique probabilities and hidden state (all windows).
 
-        Classifying a given span (PTC's technique-classification task) averages these over the
-        span's tokens; special tokens carry ``(0, 0)``.
+        Naming a given span (PTC's technique-classification task) and fitting the span
+        classifier read these; special tokens carry ``(0, 0)``.
         """
         windows = self._windows(sentences)
-        *_, technique_probs = self._run(windows)
-        out: list[tuple[list[tuple[int, int]], list[np.ndarray]]] = [([], []) for _ in sentences]
-        for window, probs in zip(windows, technique_probs, strict=True):
-            out[window.sentence][0].extend(window.offsets)
-            out[window.sentence][1].append(probs)
-        return [(offsets, np.concatenate(probs)) for offsets, probs in out]
+        *_, technique_probs, hidden = self._run(windows)
+        grouped: list[list[int]] = [[] for _ in sentences]
+        for i, window in enumerate(windows):
+            grouped[window.sentence].append(i)
+        return [
+            _states([windows[i] for i in ids], [technique_probs[i] for i in ids], [hidden[i] for i in ids])
+            for ids in grouped
+        ]
 
     def _windows(self, sentences: Sequence[str]) -> list[_Window]:
         with self._tokenizer_lock:
@@ -206,13 +215,16 @@ class Predictor:
             windows.append(_Window(int(sample), list(encoded["input_ids"][i]), offsets))
         return windows
 
-    def _run(self, windows: list[_Window]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    def _run(
+        self, windows: list[_Window]
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         """Forward all windows in length-sorted batches, so padding stays small."""
         n_stance = len(self.meta.stance_labels)
         stance = np.zeros((len(windows), n_stance), dtype=np.float32)
         loaded = np.zeros(len(windows), dtype=np.float32)
         tokens: list[np.ndarray] = [np.zeros(0)] * len(windows)
         techniques: list[np.ndarray] = [np.zeros((0, 0))] * len(windows)
+        hidden: list[np.ndarray] = [np.zeros((0, 0))] * len(windows)
         lengths = [len(w.input_ids) for w in windows]
         pad_id = self.tokenizer.pad_token_id or 0
         for batch in length_buckets(lengths, self.batch_size):
@@ -229,7 +241,14 @@ class Predictor:
                 loaded[i] = logits.loaded[row]
                 tokens[i] = _sigmoid(logits.token[row, : len(windows[i].input_ids)])
                 techniques[i] = _sigmoid(logits.technique[row, : len(windows[i].input_ids)])
-        return stance, loaded, tokens, techniques
+                if self.meta.technique_labels:  # only the span classifier reads them
+                    hidden[i] = logits.hidden[row, : len(windows[i].input_ids)]
+        return stance, loaded, tokens, techniques, hidden
+
+
+def _states(windows: Sequence[_Window], probs: Sequence[np.ndarray], hidden: Sequence[np.ndarray]) -> TokenStates:
+    """One sentence's windows as one run of tokens."""
+    return TokenStates([offset for w in windows for offset in w.offsets], np.concatenate(probs), np.concatenate(hidden))
 
 
 def attach_offsets(cuts: list[list[tuple[int, int]]], rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -28,7 +28,7 @@ class TechniqueSpan(BaseModel):
     start: int = Field(description="offset in the sentence text")
     end: int = Field(description="end offset (exclusive) in the sentence text")
     text: str
-    prob: float = Field(description="mean token probability of the span for this technique")
+    prob: float = Field(description="the span's mean token probability times its technique's probability")
 
 
 class SentenceRow(BaseModel):
@@ -44,7 +44,7 @@ class SentenceRow(BaseModel):
     loaded_spans: list[LoadedSpan]
     windows: int = Field(description="> 1: the sentence was read in overlapping 128-token windows")
     techniques: list[TechniqueSpan] = Field(
-        description="PTC propaganda-technique spans; spans of different techniques may overlap"
+        description="PTC propaganda-technique spans, each with its most likely technique (spans never overlap)"
     )
 
 

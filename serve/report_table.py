@@ -7,10 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from stancelens.model.techniques import TECHNIQUES, technique_count_columns
 from stancelens.serve.batch import output_paths
 
 COLOURS = {"pro_nrf": "\033[32m", "pro_taliban": "\033[31m", "neutral": "\033[37m"}
 RESET = "\033[0m"
+TOP_TECHNIQUES = 3
 
 
 def print_tables(out: Path, fmt: str, width: int = 90) -> None:
@@ -35,20 +37,23 @@ def print_tables(out: Path, fmt: str, width: int = 90) -> None:
     print()
     print(
         f"{'document':30s} {'sent':>4s} {'pro_nrf':>8s} {'pro_tal':>8s} {'neutral':>8s} {'loaded':>7s}"
-        "  top loaded phrases"
+        "  top loaded phrases | techniques (PTC spans)"
     )
     for summary in _read(paths["summary"], fmt):
         if fmt == "csv":
             shares = [float(summary[f"share_{k}"]) for k in ("pro_nrf", "pro_taliban", "neutral")]
             phrases, loaded = summary["top_loaded_phrases"], float(summary["loaded_share"])
+            counts = {t: int(summary[c]) for t, c in zip(TECHNIQUES, technique_count_columns(), strict=True)}
         else:
             shares = [summary["stance_shares"][k] for k in ("pro_nrf", "pro_taliban", "neutral")]
             phrases = ", ".join(p for p, _ in summary["top_loaded_phrases"])
             loaded = summary["loaded_share"]
+            counts = summary["technique_counts"]
+        top = sorted(((n, t) for t, n in counts.items() if n), reverse=True)[:TOP_TECHNIQUES]
         print(
             f"{Path(str(summary['doc_id'])).name[-30:]:30s} {int(summary['sentences']):4d} "
             + " ".join(f"{s:8.0%}" for s in shares)
-            + f" {loaded:7.0%}  {phrases}"
+            + f" {loaded:7.0%}  {phrases} | {', '.join(f'{t} {n}' for n, t in top) or '-'}"
         )
 
 

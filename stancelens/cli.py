@@ -242,7 +242,7 @@ def evaluate(
     from stancelens.model.registry import ModelRefError
     from stancelens.train.evaluate import run_evaluation
     from stancelens.train.records import SharedDataMissing
-    from stancelens.train.techniques_eval import NoTechniqueHead
+    from stancelens.train.technique_benchmark import NoTechniqueHead
 
     try:
         results = run_evaluation(data, model_ref, baseline, out, runtime)

@@ -60,7 +60,7 @@ def test_scoring_example_documents_follows_the_contract(trained, tmp_path):
         doc_spans = [t["technique"] for r in rows if r["doc_id"] == summary["doc_id"] for t in r["techniques"]]
         assert summary["technique_counts"] == {t: doc_spans.count(t) for t in TECHNIQUES}
     table = proc.stdout.decode()
-    assert "kabul_wire_report.txt" in table and "top loaded phrases" in table
+    assert "kabul_wire_report.txt" in table and "top loaded phrases" in table and "techniques (PTC spans)" in table
 
 
 def test_default_model_is_the_registry_champion(trained, tmp_path):

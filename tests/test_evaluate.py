@@ -66,3 +66,26 @@ def test_evaluate_on_the_real_text_seed_set(trained, tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     runs, _ = eval_runs(trained["env"], "seed")
     assert runs["model"].data.metrics["n"] >= 200
+
+
+@needs_shared("data", "ptc")
+def test_evaluate_ptc_techniques_scores_model_and_baselines_with_the_official_measures(trained, tmp_path):
+    proc = run_cli("evaluate", "ptc-techniques", "--out", str(tmp_path), env=trained["env"])
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert "SI F1" in proc.stdout.decode() and "TC micro-F1" in proc.stdout.decode()
+    runs, _ = eval_runs(trained["env"], "ptc-techniques")
+    assert set(runs) == {"model", "baseline"}
+    assert runs["model"].data.tags["model_run_id"] == trained["run_id"]
+    for kind, run in runs.items():
+        m = run.data.metrics
+        assert m["tc_spans"] == 1063 and m["si_gold_spans"] > 900, kind  # all of PTC dev
+        assert m["si_f1_ci_low"] <= m["si_f1"] <= m["si_f1_ci_high"], kind
+        assert 0 <= m["tc_micro_f1"] <= 1 and "tc_f1_name_calling_labeling" in m, kind
+    # the TF-IDF span classifier beats always naming the most frequent technique (Loaded_Language: 325 of 1063)
+    assert runs["baseline"].data.metrics["tc_micro_f1"] > 325 / 1063
+    assert (tmp_path / "ptc-techniques-model.md").is_file()
+
+    out = tmp_path / "RESULTS.md"
+    assert run_cli("report", "--out", str(out), env=trained["env"]).returncode == 0
+    text = out.read_text()
+    assert "## Propaganda techniques on PTC dev" in text and "| Name_Calling,Labeling |" in text

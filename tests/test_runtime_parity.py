@@ -67,7 +67,7 @@ def _spans(row: dict[str, Any]) -> list[tuple[int, int]]:
 
 def _probabilities(predictor: Any, windows: list[Any]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Stance, loaded and per-token probabilities of the same windows, as the Predictor computes them."""
-    stance, loaded, tokens, _techniques = predictor._run(windows)
+    stance, loaded, tokens, *_ = predictor._run(windows)
     z = stance / predictor.meta.stance_temperature
     stance_probs = np.exp(z - z.max(axis=1, keepdims=True))
     stance_probs /= stance_probs.sum(axis=1, keepdims=True)

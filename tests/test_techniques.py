@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from stancelens.model.encoder import resolve_encoder_path
 from stancelens.model.schema import flat_sentence_columns, flat_sentence_values
+from stancelens.model.technique_classifier import TechniqueClassifier, span_features
 from stancelens.model.techniques import (
     TECHNIQUE_DEFINITIONS,
     TECHNIQUES,
+    TokenStates,
     decode_technique_spans,
     technique_count_columns,
     technique_counts,
@@ -50,34 +52,61 @@ def test_the_fourteen_ptc_techniques_each_have_a_definition_and_a_column():
     assert technique_slug("Whataboutism,Straw_Men,Red_Herring") == "whataboutism_straw_men_red_herring"
 
 
-def test_spans_of_different_techniques_may_overlap(tokenizer):
-    text = "These foreign-backed traitors will burn our homes, the commander warned."
+def states_for(offsets: list[tuple[int, int]], probs: np.ndarray, hidden: np.ndarray | None = None) -> TokenStates:
+    return TokenStates(offsets, probs, hidden if hidden is not None else np.zeros((len(offsets), 4), np.float32))
+
+
+def test_spans_are_found_where_any_technique_peaks_and_named_without_a_classifier(tokenizer):
+    text = "These foreign-backed traitors will flee, the commander said. Prices rose."
     offsets = offsets_of(tokenizer, text)
-    name_calling, fear = TECHNIQUES.index("Name_Calling,Labeling"), TECHNIQUES.index("Appeal_to_fear-prejudice")
-    probs = marked(text, offsets, {name_calling: ["foreign-backed traitors"], fear: ["traitors will burn our homes"]})
-    spans = decode_technique_spans(text, TECHNIQUES, [offsets], [probs], 0.5)
-    found = {(s["technique"], s["text"]) for s in spans}
-    assert found == {
+    name_calling, doubt = TECHNIQUES.index("Name_Calling,Labeling"), TECHNIQUES.index("Doubt")
+    probs = marked(text, offsets, {name_calling: ["foreign-backed traitors"], doubt: ["Prices rose"]})
+    probs[:, doubt] = np.where(probs[:, doubt] > 0.5, 0.7, 0.05)
+    spans = decode_technique_spans(text, TECHNIQUES, [offsets], states_for(offsets, probs), 0.5, None)
+    assert [(s["technique"], s["text"]) for s in spans] == [
         ("Name_Calling,Labeling", "foreign-backed traitors"),
-        ("Appeal_to_fear-prejudice", "traitors will burn our homes"),
-    }
-    assert all(text[s["start"] : s["end"]] == s["text"] and 0.5 <= s["prob"] <= 1 for s in spans)
-    assert [s["start"] for s in spans] == sorted(s["start"] for s in spans)
+        ("Doubt", "Prices rose"),
+    ]
+    assert all(text[s["start"] : s["end"]] == s["text"] and 0 < s["prob"] <= 1 for s in spans)
 
 
 def test_no_technique_head_means_no_spans(tokenizer):
     text = "Nothing to decode."
     offsets = offsets_of(tokenizer, text)
-    assert decode_technique_spans(text, [], [offsets], [np.zeros((len(offsets), 0))], 0.5) == []
+    empty = TokenStates(offsets, np.zeros((len(offsets), 0)), np.zeros((0, 0)))
+    assert decode_technique_spans(text, [], [offsets], empty, 0.5, None) == []
 
 
-def test_one_technique_found_in_two_overlapping_windows_is_one_span(tokenizer):
+def test_a_span_found_in_two_overlapping_windows_is_one_span(tokenizer):
     text = "They are butchers and butchers they remain."
     offsets = offsets_of(tokenizer, text)
-    k = TECHNIQUES.index("Repetition")
-    probs = marked(text, offsets, {k: ["butchers and butchers"]})
-    spans = decode_technique_spans(text, TECHNIQUES, [offsets, offsets], [probs, probs], 0.5)
+    probs = marked(text, offsets, {TECHNIQUES.index("Repetition"): ["butchers and butchers"]})
+    both = states_for(offsets + offsets, np.concatenate([probs, probs]))
+    spans = decode_technique_spans(text, TECHNIQUES, [offsets, offsets], both, 0.5, None)
     assert [(s["technique"], s["text"]) for s in spans] == [("Repetition", "butchers and butchers")]
+
+
+def test_the_span_classifier_names_a_span_by_its_hidden_states_and_survives_a_round_trip(tmp_path, tokenizer):
+    rng = np.random.default_rng(0)
+    # two techniques that differ only in the hidden states: the classifier must tell them apart
+    doubt, slogans = TECHNIQUES.index("Doubt"), TECHNIQUES.index("Slogans")
+    centres = {"Doubt": np.array([3.0, 0, 0, 0]), "Slogans": np.array([0, 0, 0, 3.0])}
+    x, y = [], []
+    for name, centre in centres.items():
+        for _ in range(40):
+            hidden = (centre + rng.normal(0, 0.5, (3, 4))).astype(np.float32)
+            x.append(span_features(hidden, np.full((3, 14), 0.1, np.float32), hidden, 12))
+            y.append(name)
+    classifier = TechniqueClassifier.fit(np.stack(x), y, TECHNIQUES, c=1.0)
+    classifier.save(tmp_path)
+    loaded = TechniqueClassifier.load(tmp_path)
+    probe = span_features(
+        np.tile(centres["Slogans"], (3, 1)).astype(np.float32), np.full((3, 14), 0.1), np.ones((3, 4)), 12
+    )
+    probs = loaded.probabilities(probe[None, :])[0]
+    assert int(np.argmax(probs)) == slogans and probs[doubt] < 0.2 and abs(probs.sum() - 1) < 1e-6
+    assert probs[TECHNIQUES.index("Repetition")] < 1e-6  # never seen in training: never predicted
+    assert TechniqueClassifier.load(tmp_path / "nowhere") is None
 
 
 def test_counts_and_flat_columns_cover_every_technique():

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from stancelens.train.techniques_eval import (
-    LexiconSpanBaseline,
-    PtcSet,
-    TfidfTechniqueBaseline,
-    si_parts,
-    si_scores,
-    tc_scores,
-)
+from stancelens.train.technique_baselines import LexiconSpanBaseline, TfidfTechniqueBaseline
+from stancelens.train.techniques_eval import PtcSet, si_parts, si_scores, tc_scores
 
 
 def test_si_partial_overlap_matches_the_semeval_definition():

@@ -238,7 +238,7 @@ def run_evaluation(data: str, model_ref: str, baseline: bool, out_dir: Path, run
     from stancelens.train.baseline import TfidfBaseline
 
     if data == "ptc-techniques":  # span benchmark over whole articles, not labelled sentences
-        from stancelens.train.techniques_eval import run_technique_evaluation
+        from stancelens.train.technique_benchmark import run_technique_evaluation
 
         return run_technique_evaluation(model_ref, baseline, out_dir, runtime, PROJECT_ROOT.parent / "shared")
     benchmark = load_benchmark(data)

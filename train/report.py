@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from stancelens.model.registry import PROJECT_ROOT, REGISTERED_NAME, tracking_uri
 from stancelens.train.evaluate import EVAL_EXPERIMENT
-from stancelens.train.techniques_eval import BENCHMARK, technique_table
+from stancelens.train.technique_benchmark import BENCHMARK, technique_table
 
 NOTES = PROJECT_ROOT / "docs" / "results_notes.md"
 BENCHMARK_ORDER = ("news-test", "news-validation", "seed", "corpus-test", "semeval-dev", "corpus-validation")

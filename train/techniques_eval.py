@@ -15,19 +15,23 @@ bootstrap 95% over articles (SI) and over spans (TC).
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from stancelens.model.predictor import Predictor
 from stancelens.model.spans import CharSpan, merge_spans
-from stancelens.model.techniques import TECHNIQUES, decode_technique_spans, technique_slug
+from stancelens.model.technique_classifier import TechniqueClassifier
+from stancelens.model.techniques import (
+    TECHNIQUES,
+    TokenStates,
+    decode_technique_spans,
+    parts_features,
+    technique_probabilities,
+    technique_slug,
+)
 from stancelens.train.records import ptc_articles, ptc_gold, ptc_lines
 
 BOOTSTRAP_SAMPLES = 1000
@@ -61,15 +65,15 @@ def _merged(spans: Sequence[Span]) -> list[Span]:
     return [(s.start, s.end) for s in merge_spans([CharSpan(a, b, 0.0) for a, b in spans if b > a])]
 
 
-def _overlap(a: Span, b: Span) -> int:
+def overlap(a: Span, b: Span) -> int:
     return max(0, min(a[1], b[1]) - max(a[0], b[0]))
 
 
 def si_parts(predicted: Sequence[Span], gold: Sequence[Span]) -> tuple[float, int, float, int]:
     """One article's precision numerator, prediction count, recall numerator and gold count."""
     predicted, gold = _merged(predicted), _merged(gold)
-    p_sum = sum(_overlap(s, t) / (s[1] - s[0]) for s in predicted for t in gold)
-    r_sum = sum(_overlap(s, t) / (t[1] - t[0]) for s in predicted for t in gold)
+    p_sum = sum(overlap(s, t) / (s[1] - s[0]) for s in predicted for t in gold)
+    r_sum = sum(overlap(s, t) / (t[1] - t[0]) for s in predicted for t in gold)
     return p_sum, len(predicted), r_sum, len(gold)
 
 
@@ -151,69 +155,115 @@ def tc_scores(gold: Sequence[GoldSpan], ranked: Sequence[Sequence[str]], seed: i
 # --- the model ------------------------------------------------------------------------
 
 
-def model_si_spans(predictor: Predictor, ptc: PtcSet, threshold: float | None = None) -> dict[str, list[Span]]:
-    """The model's technique spans (any technique) per article, in article offsets."""
+def model_si_spans(predictor: Predictor, ptc: PtcSet) -> dict[str, list[Span]]:
+    """The model's technique spans per article, in article offsets, exactly as users get them."""
     lines = ptc.lines()
-    saved = predictor.meta.technique_threshold
-    if threshold is not None:
-        predictor.meta.technique_threshold = threshold
-    try:
-        rows = predictor.analyze_sentences([ptc.articles[a][s:e] for a, s, e in lines])
-    finally:
-        predictor.meta.technique_threshold = saved
+    rows = predictor.analyze_sentences([ptc.articles[a][s:e] for a, s, e in lines])
     spans: dict[str, list[Span]] = defaultdict(list)
     for (article, start, _), row in zip(lines, rows, strict=True):
         spans[article] += [(start + t["start"], start + t["end"]) for t in row["techniques"]]
     return spans
 
 
-def model_tc_ranking(predictor: Predictor, ptc: PtcSet) -> list[list[str]]:
-    """Techniques ranked by the mean token probability over each gold span's tokens."""
-    lines = ptc.lines()
-    scores = predictor.technique_token_probs([ptc.articles[a][s:e] for a, s, e in lines])
-    by_article: dict[str, list[tuple[int, list[tuple[int, int]], np.ndarray]]] = defaultdict(list)
-    for (article, start, _), (offsets, probs) in zip(lines, scores, strict=True):
-        by_article[article].append((start, offsets, probs))
+@dataclass
+class LineStates:
+    """The model's token states of the lines of a PTC set, by article, for span-level questions."""
+
+    ptc: PtcSet
+    lines: list[tuple[str, int, int]]
+    states: list[TokenStates]
+    _by_article: dict[str, list[int]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_article = defaultdict(list)
+        for i, (article, _, _) in enumerate(self.lines):
+            self._by_article[article].append(i)
+
+    @classmethod
+    def compute(cls, predictor: Predictor, ptc: PtcSet, gold_lines_only: bool = False) -> LineStates:
+        """All lines (span identification needs them), or only those a gold span touches (classification)."""
+        lines = ptc.lines()
+        if gold_lines_only:
+            spans = gold_si_spans(ptc)
+            lines = [(a, s, e) for a, s, e in lines if any(gs < e and s < ge for gs, ge in spans.get(a, ()))]
+        return cls(ptc, lines, predictor.token_states([ptc.articles[a][s:e] for a, s, e in lines]))
+
+    def parts(self, article: str, start: int, end: int) -> list[tuple[TokenStates, np.ndarray]]:
+        """The lines a span (article offsets) touches, each with the mask of its tokens inside the span."""
+        out = []
+        for i in self._by_article[article]:
+            _, line_start, line_end = self.lines[i]
+            if line_start < end and start < line_end:
+                out.append((self.states[i], self.states[i].inside(start, end, shift=line_start)))
+        return out
+
+    def gold_features(self) -> np.ndarray:
+        """The span classifier's features of every gold span, in ``ptc.gold`` order."""
+        return np.stack([parts_features(self.parts(a, s, e), e - s) for a, _, s, e in self.ptc.gold])
+
+    def si_spans(self, labels: Sequence[str], threshold: float) -> dict[str, list[Span]]:
+        """Technique spans per article at ``threshold``, decoded as the Predictor decodes them (naming aside)."""
+        spans: dict[str, list[Span]] = defaultdict(list)
+        for (article, start, end), states in zip(self.lines, self.states, strict=True):
+            text = self.ptc.articles[article][start:end]
+            found = decode_technique_spans(text, labels, [states.offsets], states, threshold, None)
+            spans[article] += [(start + t["start"], start + t["end"]) for t in found]
+        return spans
+
+
+def model_tc_ranking(predictor: Predictor, ptc: PtcSet, states: LineStates | None = None) -> list[list[str]]:
+    """Techniques ranked for each gold span, as the Predictor names a span it found."""
+    states = states or LineStates.compute(predictor, ptc, gold_lines_only=True)
     labels = predictor.meta.technique_labels
     ranked = []
     for article, _, start, end in ptc.gold:
-        rows, fallback = [], []
-        for line_start, offsets, probs in by_article[article]:
-            for (a, b), p in zip(offsets, probs, strict=True):
-                if b > a:
-                    fallback.append(p)
-                    if line_start + a < end and start < line_start + b:
-                        rows.append(p)
-        mean = np.mean(rows or fallback or [np.zeros(len(labels))], axis=0)
-        ranked.append([labels[i] for i in np.argsort(-mean, kind="stable")])
+        probs = technique_probabilities(states.parts(article, start, end), end - start, predictor.technique_classifier)
+        ranked.append([labels[i] for i in np.argsort(-probs, kind="stable")])
     return ranked
 
 
-def calibrate_threshold(predictor: Predictor, ptc: PtcSet) -> tuple[float, float]:
+def calibrate_threshold(predictor: Predictor, ptc: PtcSet, states: LineStates | None = None) -> tuple[float, float]:
     """The decoding threshold with the best SI F1 on held-out PTC train articles, and that F1.
 
     Rare positives keep token probabilities low, so the candidates are a fixed grid reaching
     well below 0.5 plus high quantiles of the model's own token probabilities (an undertrained
-    model may never reach the grid). One forward pass serves every candidate: the token
-    probabilities are decoded again per value, the way the Predictor decodes them.
+    model may never reach the grid). One forward pass serves every candidate.
     """
-    lines = ptc.lines()
-    texts = [ptc.articles[a][s:e] for a, s, e in lines]
-    scores = predictor.technique_token_probs(texts)
-    labels = predictor.meta.technique_labels
-    peaks = np.concatenate([probs.max(axis=1) for _, probs in scores if probs.size])
+    states = states or LineStates.compute(predictor, ptc)
+    peaks = np.concatenate([s.probs.max(axis=1) for s in states.states if s.probs.size])
     grid = sorted({*(round(x, 2) for x in np.arange(0.1, 0.61, 0.05)), *np.quantile(peaks, QUANTILES).round(4)})
     gold = gold_si_spans(ptc)
     best = (0.5, -1.0)
     for threshold in grid:
-        spans: dict[str, list[Span]] = defaultdict(list)
-        for (article, start, _), text, (offsets, probs) in zip(lines, texts, scores, strict=True):
-            found = decode_technique_spans(text, labels, [offsets], [probs], float(threshold))
-            spans[article] += [(start + t["start"], start + t["end"]) for t in found]
-        f1 = si_scores(spans, gold)["si_f1"]
+        f1 = si_scores(states.si_spans(predictor.meta.technique_labels, float(threshold)), gold)["si_f1"]
         if f1 > best[1]:
             best = (float(threshold), f1)
     return best
+
+
+def fit_technique_classifier(
+    predictor: Predictor,
+    fit_part: PtcSet,
+    held_out: LineStates,
+    grid: Sequence[float] = (0.001, 0.003, 0.01, 0.03, 0.1),
+) -> tuple[TechniqueClassifier, float, float]:
+    """The span classifier fitted on ``fit_part``'s gold spans, its L2 strength picked by TC micro-F1 on ``held_out``.
+
+    Returns the classifier refitted on both parts, the chosen ``C`` and its held-out TC micro-F1.
+    """
+    labels = predictor.meta.technique_labels
+    fit_states = LineStates.compute(predictor, fit_part, gold_lines_only=True)
+    x_fit, y_fit = fit_states.gold_features(), [t for _, t, _, _ in fit_part.gold]
+    x_held, y_held = held_out.gold_features(), [t for _, t, _, _ in held_out.ptc.gold]
+    best = (grid[0], -1.0)
+    for c in grid:
+        probs = TechniqueClassifier.fit(x_fit, y_fit, labels, c).probabilities(x_held)
+        ranked = [[labels[i] for i in np.argsort(-p, kind="stable")] for p in probs]
+        f1 = tc_scores(held_out.ptc.gold, ranked)["tc_micro_f1"]
+        if f1 > best[1]:
+            best = (c, f1)
+    both = TechniqueClassifier.fit(np.concatenate([x_fit, x_held]), y_fit + y_held, labels, best[0])
+    return both, best[0], best[1]
 
 
 def evaluate_model(predictor: Predictor, ptc: PtcSet) -> dict[str, float]:
@@ -222,151 +272,3 @@ def evaluate_model(predictor: Predictor, ptc: PtcSet) -> dict[str, float]:
         **si_scores(model_si_spans(predictor, ptc), gold_si_spans(ptc)),
         **tc_scores(ptc.gold, model_tc_ranking(predictor, ptc)),
     }
-
-
-# --- baselines --------------------------------------------------------------------------
-
-_WORD = re.compile(r"\w+")
-
-
-class LexiconSpanBaseline:
-    """SI baseline: words that were inside a technique span at least ``threshold`` of the time in training."""
-
-    def fit(self, ptc: PtcSet, min_count: int = 3) -> LexiconSpanBaseline:
-        gold = gold_si_spans(ptc)
-        inside, total = Counter(), Counter()
-        for article, text in ptc.articles.items():
-            spans = gold.get(article, [])
-            for match in _WORD.finditer(text):
-                word = match.group().lower()
-                total[word] += 1
-                inside[word] += any(_overlap((match.start(), match.end()), s) for s in spans)
-        self.rate = {w: inside[w] / n for w, n in total.items() if n >= min_count}
-        self.threshold = 0.5
-        return self
-
-    def spans(self, ptc: PtcSet, threshold: float | None = None) -> dict[str, list[Span]]:
-        threshold = self.threshold if threshold is None else threshold
-        out: dict[str, list[Span]] = {}
-        for article, text in ptc.articles.items():
-            words = [
-                (m.start(), m.end()) for m in _WORD.finditer(text) if self.rate.get(m.group().lower(), 0.0) >= threshold
-            ]
-            joined: list[Span] = []
-            for start, end in words:  # neighbouring marked words on one line form one span
-                if joined and not text[joined[-1][1] : start].strip(" ,-'") and "\n" not in text[joined[-1][1] : start]:
-                    joined[-1] = (joined[-1][0], end)
-                else:
-                    joined.append((start, end))
-            out[article] = joined
-        return out
-
-    def calibrate(self, ptc: PtcSet) -> float:
-        gold = gold_si_spans(ptc)
-        grid = [round(x, 2) for x in np.arange(0.2, 0.91, 0.05)]
-        self.threshold = max(grid, key=lambda t: si_scores(self.spans(ptc, t), gold)["si_f1"])
-        return self.threshold
-
-
-class TfidfTechniqueBaseline:
-    """TC baseline: TF-IDF of the span's words and bigrams, logistic regression over the 14 techniques."""
-
-    def fit(self, ptc: PtcSet) -> TfidfTechniqueBaseline:
-        texts = [ptc.articles[a][s:e] for a, _, s, e in ptc.gold]
-        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-        self.classifier = LogisticRegression(max_iter=2000, C=4.0)
-        self.classifier.fit(self.vectorizer.fit_transform(texts), [t for _, t, _, _ in ptc.gold])
-        return self
-
-    def ranking(self, ptc: PtcSet) -> list[list[str]]:
-        texts = [ptc.articles[a][s:e] for a, _, s, e in ptc.gold]
-        probs = self.classifier.predict_proba(self.vectorizer.transform(texts))
-        classes = list(self.classifier.classes_)
-        return [[classes[i] for i in np.argsort(-p, kind="stable")] for p in probs]
-
-
-def evaluate_baselines(train: PtcSet, calibration: PtcSet, test: PtcSet) -> dict[str, float]:
-    """SI (lexicon, threshold picked on ``calibration``) and TC (TF-IDF) baselines scored on ``test``."""
-    lexicon = LexiconSpanBaseline().fit(train)
-    lexicon.calibrate(calibration)
-    tfidf = TfidfTechniqueBaseline().fit(train)
-    return {
-        **si_scores(lexicon.spans(test), gold_si_spans(test)),
-        **tc_scores(test.gold, tfidf.ranking(test)),
-        "si_threshold": lexicon.threshold,
-    }
-
-
-def technique_table(metrics: dict[str, Any]) -> list[tuple[str, int, float]]:
-    """(technique, gold spans, TC F1) per technique, for reports."""
-    return [
-        (t, int(metrics.get(f"tc_n_{technique_slug(t)}", 0)), float(metrics.get(f"tc_f1_{technique_slug(t)}", 0.0)))
-        for t in TECHNIQUES
-    ]
-
-
-# --- ``stancelens evaluate ptc-techniques`` -------------------------------------------------
-
-BENCHMARK = "ptc-techniques"
-
-
-class NoTechniqueHead(ValueError):
-    """Raised when the technique benchmark is asked of a model trained without PTC data."""
-
-
-def technique_report(kind: str, metrics: dict[str, float]) -> str:
-    """A markdown report of one system's SI and TC scores on PTC dev."""
-
-    def ci(key: str) -> str:
-        return f"{metrics[key]:.3f} ({metrics[f'{key}_ci_low']:.3f}-{metrics[f'{key}_ci_high']:.3f})"
-
-    lines = [
-        f"# {BENCHMARK} - {kind}",
-        "",
-        f"SI F1 {ci('si_f1')} (precision {metrics['si_precision']:.3f}, recall {metrics['si_recall']:.3f}); "
-        f"TC micro-F1 {ci('tc_micro_f1')} over {int(metrics['tc_spans'])} gold spans.",
-        "",
-        "| technique | gold spans | TC F1 |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {t} | {n} | {f1:.3f} |" for t, n, f1 in technique_table(metrics)]
-    return "\n".join(lines) + "\n"
-
-
-def run_technique_evaluation(
-    model_ref: str, baseline: bool, out_dir: Path, runtime: str, shared: Path, holdout_every: int = 10
-) -> dict[str, Any]:
-    """Score the model (and the baselines) on PTC dev with the official measures; one MLflow run each."""
-    import mlflow
-    from stancelens.train import tracking
-    from stancelens.train.evaluate import EVAL_EXPERIMENT
-    from stancelens.train.records import held_out_article
-
-    predictor = Predictor.from_ref(model_ref, runtime=runtime)
-    if not predictor.meta.technique_labels:
-        raise NoTechniqueHead(f"{model_ref} has no technique head (it was trained without PTC data)")
-    dev = PtcSet.load(shared, "dev")
-    systems: dict[str, Callable[[], dict[str, float]]] = {"model": lambda: evaluate_model(predictor, dev)}
-    if baseline:
-        fit_part = PtcSet.load(shared, "train", keep=lambda a: not held_out_article(a, holdout_every))
-        calibration = PtcSet.load(shared, "train", keep=lambda a: held_out_article(a, holdout_every))
-        systems["baseline"] = lambda: evaluate_baselines(fit_part, calibration, dev)
-    training = predictor.meta.training
-    results: dict[str, Any] = {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    experiment_id = tracking.use_experiment(EVAL_EXPERIMENT)
-    for kind, score in systems.items():
-        metrics = score()
-        report = technique_report(kind, metrics)
-        (out_dir / f"{BENCHMARK}-{kind}.md").write_text(report, encoding="utf-8")
-        tags = {"benchmark": BENCHMARK, "model_kind": kind, **tracking.git_state()}
-        if kind == "model":
-            tags |= {"model_ref": model_ref, "model_run_id": str(training.get("mlflow_run_id", "")), "runtime": runtime}
-        else:
-            tags |= {"model_ref": "lexicon-si+tfidf-tc-baseline", "model_run_id": ""}
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{BENCHMARK}:{kind}"):
-            mlflow.set_tags(tags)
-            mlflow.log_metrics(metrics)
-            mlflow.log_text(report, "report.md")
-        results[kind] = {**metrics, "report": report}
-    return results

@@ -39,8 +39,8 @@ from stancelens.train.distributed import DistContext
 from stancelens.train.evaluate import bootstrap_macro_f1
 from stancelens.train.metrics import numeric, score_predictions
 from stancelens.train.parity import parity_sets, record_parity
-from stancelens.train.records import Record, held_out_article
-from stancelens.train.techniques_eval import PtcSet, calibrate_threshold, evaluate_model
+from stancelens.train.records import Record
+from stancelens.train.technique_fit import fit_techniques, log_technique_metrics
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
@@ -128,13 +128,15 @@ def train(config: Config, data: DataBundle | None = None, progress: bool = True)
             calibrate_on_validation(network, tokenizer, meta, data)
             shared = Path(config.data.shared_dir)
             shared = shared if shared.is_absolute() else PROJECT_ROOT / shared
-            calibrate_techniques(network, tokenizer, meta, shared, config.data.techniques_holdout_every)
+            namer = fit_techniques(network, tokenizer, meta, shared, config.data.techniques_holdout_every)
             meta.training = _training_record(config, data, outcome, run.info.run_id, context)
             output_dir = Path(config.tracking.output_dir)
             model_dir = save_model_folder(
                 network, tokenizer, meta, (output_dir if output_dir.is_absolute() else PROJECT_ROOT / output_dir)
                 / run.info.run_id,
             )  # fmt: skip
+            if namer is not None:
+                namer.save(model_dir)
             val_metrics, test_metrics = evaluate_and_log(model_dir, data, outcome)
             log_runtime_parity(model_dir, data, shared)
             log_technique_metrics(model_dir, shared)
@@ -309,24 +311,6 @@ def calibrate_on_validation(network: torch.nn.Module, tokenizer: Any, meta: Mode
     uncalibrated = in_memory.analyze_sentences([r["text"] for r in data.validation])
     meta.stance_temperature, meta.loaded_threshold = calibrate(uncalibrated, data.validation, meta.stance_labels)
     mlflow.log_metrics({"stance_temperature": meta.stance_temperature, "loaded_threshold": meta.loaded_threshold})
-
-
-def calibrate_techniques(network: torch.nn.Module, tokenizer: Any, meta: ModelMeta, shared: Path, every: int) -> None:
-    """Fit the technique decoding threshold on the held-out PTC train articles (never PTC dev)."""
-    if not meta.technique_labels:
-        return
-    held_out = PtcSet.load(shared, "train", keep=lambda article: held_out_article(article, every))
-    in_memory = Predictor(network, tokenizer, meta, runtime="torch")
-    meta.technique_threshold, f1 = calibrate_threshold(in_memory, held_out)
-    mlflow.log_metrics({"technique_threshold": meta.technique_threshold, "ptc_holdout_si_f1": f1})
-
-
-def log_technique_metrics(model_dir: Path, shared: Path) -> None:
-    """SI and TC of the saved model on PTC dev (never trained on), logged as ``ptc_dev_*``."""
-    predictor = Predictor.load(model_dir)
-    if not predictor.meta.technique_labels:
-        return
-    mlflow.log_metrics({f"ptc_dev_{k}": v for k, v in evaluate_model(predictor, PtcSet.load(shared, "dev")).items()})
 
 
 def _training_record(
