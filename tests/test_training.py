@@ -47,7 +47,7 @@ def test_transformer_run_records_config_code_data_and_metrics(trained, client):
 
 
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "ptc").is_dir(), reason="../shared/data/ptc absent")
-def test_technique_head_is_calibrated_on_held_out_ptc_articles_and_scored_on_ptc_dev(trained, client):
+def test_technique_parts_are_fitted_on_ptc_train_and_scored_on_ptc_dev(trained, client):
     from stancelens.model.techniques import TECHNIQUES
 
     meta = read_meta(trained["model_dir"])
@@ -55,7 +55,9 @@ def test_technique_head_is_calibrated_on_held_out_ptc_articles_and_scored_on_ptc
     run = client.get_run(trained["run_id"])
     metrics = run.data.metrics
     assert metrics["technique_threshold"] == pytest.approx(meta.technique_threshold)
-    assert 0 <= metrics["ptc_holdout_si_f1"] <= 1
+    assert 0 <= metrics["ptc_holdout_si_f1"] <= 1 and 0 <= metrics["ptc_holdout_tc_micro_f1"] <= 1
+    assert (trained["model_dir"] / "technique_classifier.safetensors").is_file()
+    assert float(run.data.params["technique_classifier_c"]) > 0
     for name in ("ptc_dev_si_f1", "ptc_dev_si_f1_ci_low", "ptc_dev_tc_micro_f1", "ptc_dev_tc_f1_loaded_language"):
         assert 0 <= metrics[name] <= 1, name
     assert metrics["ptc_dev_tc_spans"] == 1063  # every gold span of PTC dev is classified
