@@ -68,7 +68,7 @@ def test_technique_filter_highlights_each_technique_with_a_legend(session: Sessi
     before = render_count(page)
     page.select_option("#technique-filter", one)
     wait_render(page, before)
-    assert shown() == [(one, t["text"]) for t in spans if t["technique"] == one]
+    assert [tuple(m) for m in shown()] == [(one, t["text"]) for t in spans if t["technique"] == one]
     page.hover("#results mark.technique >> nth=0")
     hovered = page.eval_on_selector("#results mark.technique:hover", "m => m.getAttribute('title')")
     assert hovered.startswith(f"{one} · ") and TECHNIQUE_DEFINITIONS[one] in hovered

@@ -250,7 +250,7 @@ def test_changed_weights_get_a_new_artefact(model_dir: Path, tmp_path: Path) -> 
     before = onnx_runtime.build_counter["fp32"]
     backend = onnx_runtime.OnnxBackend.from_folder(copy, network, quantize=False)
     assert onnx_runtime.build_counter["fp32"] == before + 1
-    assert backend.model_path == copy / "onnx" / f"{weights_digest(copy)}-fp32.onnx"
+    assert backend.model_path == copy / "onnx" / f"{weights_digest(copy)}-{onnx_runtime.ARTEFACT_TAGS['fp32']}.onnx"
     assert backend.model_path.name != onnx_runtime.artefact_paths(model_dir)["fp32"].name
 
 
@@ -260,6 +260,7 @@ def test_a_model_folder_that_cannot_hold_exports_uses_the_cache(
 ) -> None:
     """Where ``<model>/onnx`` cannot be created (here a file is in the way), exports go to the user cache."""
     from stancelens.model.io import weights_digest
+    from stancelens.model.onnx_runtime import ARTEFACT_TAGS
     from stancelens.model.predictor import Predictor
 
     copy = tmp_path / "model"
@@ -271,5 +272,8 @@ def test_a_model_folder_that_cannot_hold_exports_uses_the_cache(
     monkeypatch.setenv("STANCELENS_CACHE", str(tmp_path / "cache"))
 
     predictor = Predictor.load(copy, runtime="onnx")
-    assert predictor.backend.model_path == tmp_path / "cache" / "onnx" / f"{weights_digest(copy)}-fp32.onnx"
+    assert (
+        predictor.backend.model_path
+        == tmp_path / "cache" / "onnx" / f"{weights_digest(copy)}-{ARTEFACT_TAGS['fp32']}.onnx"
+    )
     assert predictor.analyze_sentences(["The valley was quiet on Monday."])[0]["stance"]
